@@ -1,0 +1,30 @@
+# The two commands a newcomer needs (README):
+#   make course   set up .venv, then open the course in JupyterLab
+#   make test     set up .venv, then run the whole test suite (what CI runs)
+# Maintainers also have: make build (regenerate notebooks from the one source), make grade.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: course test build grade setup
+
+# The venv is rebuilt only when requirements.txt changes (the stamp file records the last install).
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+course: $(VENV)/.installed
+	$(VENV)/bin/jupyter lab notebooks/
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+build: $(VENV)/.installed
+	$(PY) -m utils.build
+
+grade: $(VENV)/.installed
+	$(PY) -m tests.grade $(NOTEBOOKS)

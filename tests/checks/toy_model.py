@@ -1,0 +1,157 @@
+"""Checks for section 1 (notebooks/1_toy_bottleneck): ToyModel.forward, generate_batch, calculate_loss.
+
+Every check uses a config that is not the notebook's default (7 features, 4 hidden, 3 instances),
+so code with hard-coded sizes fails here rather than later.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from solutions import toy_model as ref
+from tests.checks.core import CheckFailed, call_learner, compare, exercise_check, expect_tensor
+
+CFG = ref.ToyModelConfig(n_instances=3, n_features=7, n_hidden=4)
+
+
+def make_pair(exercise: str, Learner, feature_probability=1.0, importance=1.0):
+    """The reference model with random weights and a random (never zero) bias, and the learner's
+    model built from the same arguments with those parameters copied in."""
+    reference = ref.ToyModel(CFG, feature_probability, importance, device="cpu")
+    with torch.no_grad():
+        reference.b_final.copy_(0.3 * torch.randn_like(reference.b_final))
+    learner = call_learner(exercise, Learner, CFG, feature_probability, importance, device="cpu")
+    for name in ("W", "b_final", "feature_probability", "importance"):
+        mine = getattr(learner, name, None)
+        if not isinstance(mine, torch.Tensor) or mine.shape != getattr(reference, name).shape:
+            raise CheckFailed(exercise, f"your ToyModel has no {name} of shape {list(getattr(reference, name).shape)}.",
+                              "keep the given __init__ as it is.")
+        with torch.no_grad():
+            mine.data = getattr(reference, name).detach().clone()
+    return reference, learner
+
+
+@exercise_check("ToyModel.forward")
+def check_forward(ToyModel) -> None:
+    ex = "ToyModel.forward"
+    reference, learner = make_pair(ex, ToyModel)
+    features = torch.rand(16, CFG.n_instances, CFG.n_features) * (torch.rand(16, CFG.n_instances, CFG.n_features) < 0.5)
+    features_before = features.clone()
+    with torch.no_grad():
+        out = call_learner(ex, learner, features)
+    expect_tensor(ex, out, "forward(features)", (16, CFG.n_instances, CFG.n_features), "batch, inst, feat")
+    if not torch.equal(features, features_before):
+        raise CheckFailed(ex, "forward changed its input tensor in place.", "use out-of-place ops (x + b, not x += b).")
+
+    W, b = reference.W.detach(), reference.b_final.detach()
+    WtWx = torch.einsum("bif,ihf,ihg->big", features, W, W)
+    compare(ex, out, reference(features), "forward(features)", mistakes={
+        "you forgot to add the bias b_final.": F.relu(WtWx),
+        "you forgot the ReLU at the end.": WtWx + b,
+        "the ReLU comes after adding b_final: ReLU(W^T W x + b), not ReLU(W^T W x) + b.": F.relu(WtWx) + b,
+        "you applied the ReLU to the hidden layer h = W x too; only the output has a ReLU.":
+            F.relu(torch.einsum("bih,ihg->big", F.relu(torch.einsum("bif,ihf->bih", features, W)), W) + b),
+    }, generic_hint="out = ReLU(W^T (W x) + b_final), per instance.")
+
+    # Any number of leading dims: [inst, feat] and [2, 5, inst, feat] must work too.
+    for shape in [(CFG.n_instances, CFG.n_features), (2, 5, CFG.n_instances, CFG.n_features)]:
+        x = torch.rand(shape)
+        with torch.no_grad():
+            try:
+                out = learner(x)
+            except Exception as e:
+                raise CheckFailed(ex, f"forward fails on input of shape {list(shape)} ({type(e).__name__}).",
+                                  "features has shape [..., inst, feat]: use '...' in your einsum patterns.") from None
+        expect_tensor(ex, out, f"forward on shape {list(shape)}", shape, "..., inst, feat")
+        compare(ex, out, reference(x), f"forward on input of shape {list(shape)}")
+
+
+@exercise_check("ToyModel.generate_batch")
+def check_generate_batch(ToyModel) -> None:
+    ex = "ToyModel.generate_batch"
+    # A different firing probability for every (instance, feature), so each must be used.
+    p = torch.linspace(0.05, 0.95, CFG.n_instances * CFG.n_features).reshape(CFG.n_instances, CFG.n_features)
+    p = p[:, torch.randperm(CFG.n_features)]
+    _, learner = make_pair(ex, ToyModel, feature_probability=p)
+    n = 20_000
+    batch = call_learner(ex, learner.generate_batch, n)
+    expect_tensor(ex, batch, f"generate_batch({n})", (n, CFG.n_instances, CFG.n_features), "batch, inst, feat")
+    if (batch < 0).any():
+        raise CheckFailed(ex, f"some values are negative (min {batch.min().item():.3f}).",
+                          "values must be uniform on [0, 1): torch.rand, not torch.randn.")
+    if (batch >= 1).any():
+        raise CheckFailed(ex, f"some values are ≥ 1 (max {batch.max().item():.3f}).",
+                          "values must be uniform on [0, 1): torch.rand, and don't add the mask to them.")
+
+    fires = (batch != 0).float().mean(0)  # [inst, feat]
+    tolerance = 5 * (p * (1 - p) / n).sqrt() + 0.005
+    if not ((fires - p).abs() <= tolerance).all():
+        i, f = [int(v) for v in torch.nonzero((fires - p).abs() == (fires - p).abs().max())[0]]
+        if ((fires - (1 - p)).abs() <= tolerance).all():
+            hint = "features fire with probability 1 - p: keep a feature where rand < p, not where rand > p."
+        elif ((fires - p.mean(-1, keepdim=True)).abs() <= tolerance).all():
+            hint = "every feature of an instance fires equally often: use the full [inst, feat] feature_probability."
+        else:
+            hint = "a feature should be nonzero with probability self.feature_probability[inst, feat]."
+        raise CheckFailed(ex, f"feature {f} of instance {i} is nonzero {100 * fires[i, f]:.1f}% of the time;"
+                              f" expected {100 * p[i, f]:.1f}%.", hint)
+
+    present = batch[batch != 0]
+    if (present == 1).all() or present.unique().numel() < 10:
+        raise CheckFailed(ex, "the nonzero values are not spread over [0, 1).",
+                          "a feature that fires takes a uniform random value (torch.rand), not 1.")
+    # Value and firing must be independent: for every feature the mean nonzero value is 0.5.
+    mean_value = torch.where(batch != 0, batch, torch.nan).nanmean(0)  # [inst, feat]
+    worst = (mean_value - 0.5).abs().max().item()
+    if worst > 0.03:
+        hint = ("the value of a feature depends on whether it fires: draw the values and the firing mask"
+                " from two separate torch.rand calls.") if ((mean_value - p / 2).abs() < 0.03).all() else \
+            "the values of present features should be uniform on [0, 1) (mean 0.5)."
+        raise CheckFailed(ex, f"present features have mean value {mean_value.min().item():.3f} to"
+                              f" {mean_value.max().item():.3f}; expected 0.5.", hint)
+    if torch.equal(batch[0], batch[1]) or torch.equal(batch, call_learner(ex, learner.generate_batch, n)):
+        raise CheckFailed(ex, "batches repeat themselves.", "draw fresh random numbers on every call and for every row.")
+
+
+@exercise_check("ToyModel.calculate_loss")
+def check_calculate_loss(ToyModel) -> None:
+    ex = "ToyModel.calculate_loss"
+    importance = torch.rand(CFG.n_instances, CFG.n_features) + 0.1
+    reference, learner = make_pair(ex, ToyModel, importance=importance)
+    batch = torch.rand(32, CFG.n_instances, CFG.n_features)
+    out = torch.rand(32, CFG.n_instances, CFG.n_features, requires_grad=True)
+    loss = call_learner(ex, learner.calculate_loss, out, batch)
+    if isinstance(loss, torch.Tensor) and loss.shape == (CFG.n_instances,):
+        raise CheckFailed(ex, f"returned one loss per instance (shape {list(loss.shape)}); expected a scalar.",
+                          "sum the per-instance losses into one number.")
+    if isinstance(loss, float):
+        raise CheckFailed(ex, "returned a Python float; expected a scalar tensor.",
+                          "don't call .item(): loss.backward() needs the tensor.")
+    expect_tensor(ex, loss, "calculate_loss(out, batch)", (), "")
+    if not loss.requires_grad:
+        raise CheckFailed(ex, "the loss has no gradient: it was detached from `out`.",
+                          "avoid .detach(), .item() and torch.tensor(...) on the way.")
+
+    sq = (batch - out.detach()) ** 2
+    n_inst, n_feat = CFG.n_instances, CFG.n_features
+    expected = reference.calculate_loss(out.detach(), batch)
+    compare(ex, loss, expected, "the loss", mistakes={
+        "you averaged over instances; sum over them (each instance is its own model).": expected / n_inst,
+        "you forgot to weight the squared error by self.importance.": sq.mean(dim=(0, 2)).sum(),
+        "you summed over features; take the mean over batch and features.": expected * n_feat,
+        "you summed over the batch; take the mean over batch and features.": expected * 32,
+        "you squared the importance (it multiplies the squared error once).": (importance**2 * sq).mean(dim=(0, 2)).sum(),
+        "you weighted the error before squaring: importance * (x - x')^2, not (importance * (x - x'))^2.":
+            ((importance * (batch - out.detach())) ** 2).mean(dim=(0, 2)).sum(),
+        "you used the absolute error; the loss is the squared error.":
+            (importance * (batch - out.detach()).abs()).mean(dim=(0, 2)).sum(),
+    }, generic_hint="L = sum over instances of mean over (batch, feat) of importance * (x - x')^2.")
+
+
+#: Exercise name -> (check, name of the notebook object it takes), in notebook order.
+CHECKS = {
+    "ToyModel.forward": (check_forward, "ToyModel"),
+    "ToyModel.generate_batch": (check_generate_batch, "ToyModel"),
+    "ToyModel.calculate_loss": (check_calculate_loss, "ToyModel"),
+}

@@ -1,0 +1,17 @@
+"""Shared helpers for the workbook: device choice, seeding, progress bars and plots."""
+
+from utils.device import get_device
+from utils.plotting import (
+    plot_dimensions_per_feature,
+    plot_feature_norms,
+    plot_features_in_2d,
+    plot_WtW,
+    use_offline_renderer,
+)
+from utils.progress import progress_bar
+from utils.seed import set_seed
+
+__all__ = [
+    "get_device", "progress_bar", "set_seed", "use_offline_renderer", "plot_features_in_2d", "plot_WtW",
+    "plot_feature_norms", "plot_dimensions_per_feature",
+]

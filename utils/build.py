@@ -1,0 +1,173 @@
+"""Keep the exercise notebooks, the solution notebooks and the `solutions` package in sync.
+
+The reference code lives once, in solutions/*.py. A notebook cell whose metadata says
+`reference="toy_model:ToyModel"` holds a copy of that object:
+  * in the exercise notebook (notebooks/*.py + .ipynb) the bodies of the module's EXERCISES are
+    replaced by `raise NotImplementedError` (signature and docstring kept);
+  * in the solution notebook (solutions/notebooks/*.ipynb) the code is copied whole, and the
+    notebook is executed so nbval can compare its outputs later.
+`reference="toy_model:ToyModel.forward"` copies a single method as a top-level function.
+
+    python -m utils.build              # regenerate everything (executes the solution notebooks)
+    python -m utils.build --check      # exit 1, listing stale files, if anything is out of date
+    python -m utils.build 1            # only notebooks whose name starts with "1"
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import importlib
+import os
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+SOLUTION_NOTEBOOKS = ROOT / "solutions" / "notebooks"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+#: Environment for executing notebooks: no progress bars (their timings differ every run).
+EXECUTION_ENV = {"TQDM_DISABLE": "1", "PYTHONHASHSEED": "0", "WORKBOOK_DEVICE": "cpu"}
+
+
+def _find(tree: ast.Module, qualname: str) -> ast.AST:
+    node: ast.AST = tree
+    for part in qualname.split("."):
+        matches = [n for n in getattr(node, "body", []) if getattr(n, "name", None) == part]
+        if not matches:
+            raise KeyError(f"{qualname} not found")
+        node = matches[0]
+    return node
+
+
+def _first_line(node) -> int:
+    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+
+
+def _stub_ranges(node, prefix: str, exercises: set[str], exercise_module: str) -> list[tuple[int, int, str]]:
+    """(first line, last line, replacement) for the body of every exercise inside `node`."""
+    ranges = []
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and prefix in exercises:
+        body = node.body
+        if not (body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant)):
+            raise ValueError(f"exercise {prefix} in {exercise_module} needs a docstring: it is the learner's spec")
+        if len(body) == 1:
+            raise ValueError(f"exercise {prefix} has no body after its docstring")
+        indent = " " * body[1].col_offset
+        ranges.append((body[0].end_lineno + 1, node.end_lineno,
+                       f'{indent}raise NotImplementedError("{prefix}: not implemented yet")'))
+    for child in getattr(node, "body", []):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            ranges += _stub_ranges(child, f"{prefix}.{child.name}", exercises, exercise_module)
+    return ranges
+
+
+def render(spec: str, solution: bool) -> str:
+    """The source of `module:QualName` from solutions/, stubbed unless `solution`."""
+    module_name, qualname = spec.split(":")
+    module = importlib.import_module(f"solutions.{module_name}")
+    source = Path(module.__file__).read_text()
+    lines = source.splitlines()
+    tree = ast.parse(source)
+    node = _find(tree, qualname)
+    exercises = set(getattr(module, "EXERCISES", ()))
+    replacements = [] if solution else _stub_ranges(node, qualname, exercises, module_name)
+    start, end = _first_line(node), node.end_lineno
+    out, line_no = [], start
+    for first, last, text in sorted(replacements):
+        out += lines[line_no - 1 : first - 1] + [text]
+        line_no = last + 1
+    out += lines[line_no - 1 : end]
+    code = textwrap.dedent("\n".join(out))
+    if "." in qualname:  # a method shown on its own: attach it to its class after defining it
+        cls, method = qualname.rsplit(".", 1)
+        code += f"\n\n\n{cls}.{method} = {method}"
+    return code
+
+
+def exercise_and_solution(py_path: Path) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
+    """The exercise notebook (stubs) and the solution notebook (reference code) for one .py source."""
+    nb = jupytext.read(py_path)
+    nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"  # stable ids, so an unchanged notebook rebuilds byte for byte
+    solution = copy.deepcopy(nb)
+    for cell, sol_cell in zip(nb.cells, solution.cells):
+        spec = cell.metadata.get("reference")
+        if spec:
+            cell.source = render(spec, solution=False)
+            sol_cell.source = render(spec, solution=True)
+    return nb, solution
+
+
+def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
+    from nbclient import NotebookClient
+
+    os.environ.update(EXECUTION_ENV)
+    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
+
+
+def _without_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The .py keeps only cell tags and references: no kernel or version header to go stale."""
+    nb = copy.deepcopy(nb)
+    nb.metadata = {"jupytext": {"notebook_metadata_filter": "-all", "cell_metadata_filter": "tags,reference,-all"}}
+    return nb
+
+
+def _sources(nb) -> list[tuple[str, str]]:
+    return [(c.cell_type, c.source) for c in nb.cells]
+
+
+def build(names: list[str], check: bool, run: bool = True) -> list[str]:
+    """Regenerate (or with check=True, only compare); returns the stale files."""
+    stale = []
+    sources = sorted(p for p in NOTEBOOKS.glob("*.py") if not names or any(p.name.startswith(n) for n in names))
+    for py_path in sources:
+        exercise, solution = exercise_and_solution(py_path)
+        py_text = jupytext.writes(_without_metadata(exercise), fmt="py:percent")
+        ipynb_text = nbformat.writes(exercise) + "\n"
+        ipynb_path = py_path.with_suffix(".ipynb")
+        sol_path = SOLUTION_NOTEBOOKS / ipynb_path.name
+        for path, text in [(py_path, py_text), (ipynb_path, ipynb_text)]:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path.relative_to(ROOT)))
+                if not check:
+                    path.write_text(text)
+        old = nbformat.read(sol_path, as_version=4) if sol_path.exists() else None
+        up_to_date = old is not None and _sources(old) == _sources(solution) and all(
+            c.get("execution_count") for c in old.cells if c.cell_type == "code")
+        if not up_to_date:
+            stale.append(str(sol_path.relative_to(ROOT)))
+        if not check and run and (not up_to_date or names):
+            started = time.time()
+            print(f"executing {sol_path.relative_to(ROOT)} ...", flush=True)
+            execute(solution, SOLUTION_NOTEBOOKS)
+            nbformat.write(solution, sol_path)
+            print(f"  done in {time.time() - started:.0f}s", flush=True)
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="notebook name prefixes (default: all)")
+    parser.add_argument("--check", action="store_true", help="only report stale files")
+    parser.add_argument("--no-execute", action="store_true", help="do not execute solution notebooks")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    stale = build(args.names, check=args.check, run=not args.no_execute)
+    if args.check and stale:
+        print("stale (run `python -m utils.build`):\n  " + "\n  ".join(stale))
+        return 1
+    print("up to date" if not stale else "rebuilt:\n  " + "\n  ".join(stale))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Plotly figures for the workbook. Each function takes tensors and returns a go.Figure; call
+`.show()` on it (the notebooks do). Plotly renders offline: the figure travels as JSON inside the
+notebook and JupyterLab, VS Code and Colab draw it with their built-in plotly support."""
+
+from __future__ import annotations
+
+import math
+
+import einops
+import plotly.graph_objects as go
+import plotly.io as pio
+import torch
+from jaxtyping import Float
+from plotly.colors import sample_colorscale
+from plotly.subplots import make_subplots
+from torch import Tensor
+
+
+def use_offline_renderer() -> None:
+    """Pick a renderer that needs no internet: Colab's own where we run in Colab, else plotly's
+    mimetype (drawn by JupyterLab/VS Code; no 4 MB plotly.js copied into every notebook)."""
+    try:
+        import google.colab  # noqa: F401
+
+        pio.renderers.default = "colab"
+    except ImportError:
+        pio.renderers.default = "plotly_mimetype"
+
+
+def _grid(n: int, n_rows: int | None) -> tuple[int, int]:
+    n_rows = n_rows or (1 if n <= 8 else math.ceil(n / 8))
+    return n_rows, math.ceil(n / n_rows)
+
+
+def _as_colors(colors, n_inst: int, n_feat: int) -> list[list[str]]:
+    """Per-instance, per-feature CSS colours from None, a colour name, a list of names, or values in
+    [0, 1] ([feat] or [inst, feat]) mapped through viridis (dark = low, yellow = high)."""
+    if colors is None:
+        return [["#1f77b4"] * n_feat for _ in range(n_inst)]
+    if isinstance(colors, str):
+        return [[colors] * n_feat for _ in range(n_inst)]
+    if isinstance(colors, (list, tuple)) and all(isinstance(c, str) for c in colors):
+        return [list(colors) for _ in range(n_inst)]
+    values = torch.as_tensor(colors, dtype=torch.float32).cpu()
+    values = values.expand(n_inst, n_feat)  # [feat], [1, feat] or [inst, feat]
+    return [sample_colorscale("Viridis", values[i].clamp(0, 1).tolist()) for i in range(n_inst)]
+
+
+def _feature_traces(W2, colors, highlight, opacity=1.0, width=2):
+    """Line from the origin to each feature's 2D direction, with a marker at its tip."""
+    traces = []
+    for f in range(W2.shape[1]):
+        x, y = W2[0, f].item(), W2[1, f].item()
+        marked = highlight is not None and bool(highlight[f])
+        traces.append(
+            go.Scatter(
+                x=[0, x], y=[0, y], mode="lines+markers", opacity=opacity, showlegend=False,
+                line=dict(color=colors[f], width=width),
+                marker=dict(size=[0, 10 if marked else 6], color=colors[f],
+                            symbol=["circle", "x" if marked else "circle"]),
+                hovertext=f"feature {f}", hoverinfo="text",
+            )
+        )
+    return traces
+
+
+def plot_features_in_2d(
+    W: Float[Tensor, "inst 2 feat"] | Float[Tensor, "time inst 2 feat"],
+    colors=None,
+    title: str | None = None,
+    subplot_titles: list[str] | None = None,
+    n_rows: int | None = None,
+    background: Float[Tensor, "inst 2 other"] | None = None,
+    highlight: Tensor | None = None,
+    frame_labels: list[str] | None = None,
+) -> go.Figure:
+    """Draw each feature as a line from the origin to its direction (a column of W), one subplot per
+    instance. A 4D W [time, inst, 2, feat] becomes an animation with a slider over time.
+
+    background: directions drawn faintly underneath (e.g. the toy model's features under an SAE's).
+    highlight:  bool [inst, feat] (or [time, inst, feat]); marked with an x (e.g. resampled latents).
+    """
+    W = W.detach().float().cpu()
+    if W.ndim == 3:
+        W = W[None]
+    if W.ndim != 4 or W.shape[2] != 2:
+        raise ValueError(f"plot_features_in_2d wants W of shape [inst, 2, feat] or [time, inst, 2, feat]; "
+                         f"got {tuple(W.shape)}")
+    n_time, n_inst, _, n_feat = W.shape
+    if highlight is not None:
+        highlight = highlight.detach().cpu().bool()
+        highlight = highlight.expand(n_time, n_inst, n_feat) if highlight.ndim == 2 else highlight
+    palette = _as_colors(colors, n_inst, n_feat)
+    n_rows, n_cols = _grid(n_inst, n_rows)
+    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=subplot_titles,
+                        horizontal_spacing=0.02, vertical_spacing=0.06)
+
+    def traces_at(t):
+        out = []
+        for i in range(n_inst):
+            if background is not None:
+                bg = background.detach().float().cpu()[i]
+                out += [(i, tr) for tr in _feature_traces(bg, ["#bbbbbb"] * bg.shape[1], None, 0.7, 4)]
+            hl = highlight[t, i] if highlight is not None else None
+            out += [(i, tr) for tr in _feature_traces(W[t, i], palette[i], hl)]
+        return out
+
+    for i, tr in traces_at(0):
+        fig.add_trace(tr, row=1 + i // n_cols, col=1 + i % n_cols)
+    limit = 1.15 * max(W.abs().max().item(), 1e-3,
+                       background.abs().max().item() if background is not None else 0)
+    fig.update_xaxes(range=[-limit, limit], showticklabels=False, zeroline=True)
+    fig.update_yaxes(range=[-limit, limit], showticklabels=False, zeroline=True, scaleanchor="x")
+    fig.update_layout(title=title, height=260 * n_rows + 60, width=max(260 * n_cols, 400),
+                      margin=dict(l=20, r=20, t=60, b=20), showlegend=False)
+    if n_time > 1:
+        labels = frame_labels or [str(t) for t in range(n_time)]
+        fig.frames = [go.Frame(data=[tr for _, tr in traces_at(t)], name=labels[t]) for t in range(n_time)]
+        fig.update_layout(
+            sliders=[dict(active=0, currentvalue=dict(prefix="step "), steps=[
+                dict(label=lab, method="animate",
+                     args=[[lab], dict(mode="immediate", frame=dict(duration=0, redraw=False))])
+                for lab in labels])],
+            updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.05, buttons=[
+                dict(label="Play", method="animate",
+                     args=[None, dict(frame=dict(duration=150, redraw=False), fromcurrent=True)])])],
+        )
+    return fig
+
+
+def plot_WtW(W: Float[Tensor, "inst hidden feat"], subplot_titles: list[str] | None = None,
+             title: str | None = None) -> go.Figure:
+    """W^T W for each instance as a heatmap: entry (i, j) is the dot product of features i and j's
+    directions; diagonal = squared norms, off-diagonal = interference (red +, blue -)."""
+    W = W.detach().float().cpu()
+    WtW = einops.einsum(W, W, "inst hidden i, inst hidden j -> inst i j")
+    n_inst = W.shape[0]
+    n_rows, n_cols = _grid(n_inst, None)
+    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=subplot_titles,
+                        horizontal_spacing=0.02, vertical_spacing=0.06)
+    for i in range(n_inst):
+        fig.add_trace(go.Heatmap(z=WtW[i].tolist(), zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
+                                 showscale=(i == 0)), row=1 + i // n_cols, col=1 + i % n_cols)
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_xaxes(showticklabels=False, scaleanchor="y")
+    fig.update_layout(title=title, height=220 * n_rows + 60, width=max(200 * n_cols, 400),
+                      margin=dict(l=20, r=20, t=60, b=20))
+    return fig
+
+
+def plot_feature_norms(W: Float[Tensor, "inst hidden feat"], subplot_titles: list[str] | None = None,
+                       title: str | None = None) -> go.Figure:
+    """For n_hidden > 2: one bar per feature, its length the norm ||W_i|| (is it represented?), its
+    colour how much it shares its direction with others, sum_{j != i} (W_i_hat . W_j)^2
+    (dark = its own dimension, yellow = in superposition), as in the paper."""
+    W = W.detach().float().cpu()
+    norms = W.norm(dim=1)  # [inst, feat]
+    W_hat = W / norms[:, None, :].clamp(min=1e-6)
+    overlap = einops.einsum(W_hat, W, "inst hidden i, inst hidden j -> inst i j") ** 2
+    superposition = overlap.sum(-1) - overlap.diagonal(dim1=1, dim2=2)
+    n_inst, n_feat = norms.shape
+    fig = make_subplots(rows=1, cols=n_inst, subplot_titles=subplot_titles, horizontal_spacing=0.02,
+                        shared_yaxes=True)
+    for i in range(n_inst):
+        colors = sample_colorscale("Viridis", superposition[i].clamp(0, 1).tolist())
+        fig.add_trace(go.Bar(x=norms[i].tolist(), y=list(range(n_feat)), orientation="h",
+                             marker_color=colors, showlegend=False), row=1, col=i + 1)
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_xaxes(range=[0, 1.2 * max(norms.max().item(), 1e-3)], showticklabels=False)
+    fig.update_layout(title=title, height=420, width=max(140 * n_inst, 400), margin=dict(l=20, r=20, t=60, b=20))
+    return fig
+
+
+def plot_dimensions_per_feature(
+    W: Float[Tensor, "inst hidden feat"], feature_probability: Float[Tensor, "inst"], title: str | None = None
+) -> go.Figure:
+    """The paper's 'dimensions per feature' n_hidden / ||W||_F^2 against 1 / feature probability, with
+    each feature's own dimensionality as dots: watch it stick at 1, 1/2, 2/5, ... (geometry!)."""
+    from solutions.toy_model import compute_dimensionality
+
+    W = W.detach().float().cpu()
+    inv_p = (1 / feature_probability.detach().cpu()).tolist()
+    dims_per_feature = (W.shape[1] / W.pow(2).sum(dim=(1, 2))).tolist()
+    dim = compute_dimensionality(W)
+    fig = go.Figure()
+    n_feat = W.shape[2]
+    fig.add_trace(go.Scatter(x=[x for x in inv_p for _ in range(n_feat)], y=dim.flatten().tolist(),
+                             mode="markers", marker=dict(size=4, opacity=0.4, color="#999"),
+                             name="each feature's dimensionality"))
+    fig.add_trace(go.Scatter(x=inv_p, y=dims_per_feature, mode="lines+markers", name="dimensions per feature"))
+    fig.update_xaxes(type="log", title="1 / feature probability (sparser →)")
+    fig.update_yaxes(title="dimensions", range=[0, 1.1])
+    fig.update_layout(title=title, height=420, width=700)
+    return fig
