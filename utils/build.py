@@ -33,7 +33,8 @@ NOTEBOOKS = ROOT / "notebooks"
 SOLUTION_NOTEBOOKS = ROOT / "solutions" / "notebooks"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 #: Environment for executing notebooks: no progress bars (their timings differ every run).
-EXECUTION_ENV = {"TQDM_DISABLE": "1", "PYTHONHASHSEED": "0", "WORKBOOK_DEVICE": "cpu"}
+EXECUTION_ENV = {"TQDM_DISABLE": "1", "PYTHONHASHSEED": "0", "WORKBOOK_DEVICE": "cpu",
+                 "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 def _find(tree: ast.Module, qualname: str) -> ast.AST:
@@ -98,7 +99,7 @@ def exercise_and_solution(py_path: Path) -> tuple[nbformat.NotebookNode, nbforma
     for i, cell in enumerate(nb.cells):
         cell.id = f"cell-{i}"  # stable ids, so an unchanged notebook rebuilds byte for byte
     solution = copy.deepcopy(nb)
-    for cell, sol_cell in zip(nb.cells, solution.cells):
+    for cell, sol_cell in zip(nb.cells, solution.cells, strict=True):
         spec = cell.metadata.get("reference")
         if spec:
             cell.source = render(spec, solution=False)

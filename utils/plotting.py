@@ -27,6 +27,12 @@ def use_offline_renderer() -> None:
         pio.renderers.default = "plotly_mimetype"
 
 
+def _rounded(x: Tensor, digits: int = 4) -> list:
+    """Plain nested lists rounded to `digits`: smaller notebooks, and saved figures that do not change
+    with the last bits of floating point (nbval compares figure data exactly)."""
+    return torch.as_tensor(x).detach().float().cpu().round(decimals=digits).tolist()
+
+
 def _grid(n: int, n_rows: int | None) -> tuple[int, int]:
     n_rows = n_rows or (1 if n <= 8 else math.ceil(n / 8))
     return n_rows, math.ceil(n / n_rows)
@@ -50,7 +56,7 @@ def _feature_traces(W2, colors, highlight, opacity=1.0, width=2):
     """Line from the origin to each feature's 2D direction, with a marker at its tip."""
     traces = []
     for f in range(W2.shape[1]):
-        x, y = W2[0, f].item(), W2[1, f].item()
+        x, y = round(W2[0, f].item(), 4), round(W2[1, f].item(), 4)
         marked = highlight is not None and bool(highlight[f])
         traces.append(
             go.Scatter(
@@ -139,7 +145,7 @@ def plot_WtW(W: Float[Tensor, "inst hidden feat"], subplot_titles: list[str] | N
     fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=subplot_titles,
                         horizontal_spacing=0.02, vertical_spacing=0.06)
     for i in range(n_inst):
-        fig.add_trace(go.Heatmap(z=WtW[i].tolist(), zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
+        fig.add_trace(go.Heatmap(z=_rounded(WtW[i]), zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
                                  showscale=(i == 0)), row=1 + i // n_cols, col=1 + i % n_cols)
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False, scaleanchor="y")
@@ -163,7 +169,7 @@ def plot_feature_norms(W: Float[Tensor, "inst hidden feat"], subplot_titles: lis
                         shared_yaxes=True)
     for i in range(n_inst):
         colors = sample_colorscale("Viridis", superposition[i].clamp(0, 1).tolist())
-        fig.add_trace(go.Bar(x=norms[i].tolist(), y=list(range(n_feat)), orientation="h",
+        fig.add_trace(go.Bar(x=_rounded(norms[i]), y=list(range(n_feat)), orientation="h",
                              marker_color=colors, showlegend=False), row=1, col=i + 1)
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(range=[0, 1.2 * max(norms.max().item(), 1e-3)], showticklabels=False)
@@ -172,19 +178,19 @@ def plot_feature_norms(W: Float[Tensor, "inst hidden feat"], subplot_titles: lis
 
 
 def plot_dimensions_per_feature(
-    W: Float[Tensor, "inst hidden feat"], feature_probability: Float[Tensor, "inst"], title: str | None = None
+    W: Float[Tensor, "inst hidden feat"], feature_probability: Float[Tensor, " inst"], title: str | None = None
 ) -> go.Figure:
     """The paper's 'dimensions per feature' n_hidden / ||W||_F^2 against 1 / feature probability, with
     each feature's own dimensionality as dots: watch it stick at 1, 1/2, 2/5, ... (geometry!)."""
     from solutions.toy_model import compute_dimensionality
 
     W = W.detach().float().cpu()
-    inv_p = (1 / feature_probability.detach().cpu()).tolist()
-    dims_per_feature = (W.shape[1] / W.pow(2).sum(dim=(1, 2))).tolist()
+    inv_p = _rounded(1 / feature_probability.detach().cpu())
+    dims_per_feature = _rounded(W.shape[1] / W.pow(2).sum(dim=(1, 2)))
     dim = compute_dimensionality(W)
     fig = go.Figure()
     n_feat = W.shape[2]
-    fig.add_trace(go.Scatter(x=[x for x in inv_p for _ in range(n_feat)], y=dim.flatten().tolist(),
+    fig.add_trace(go.Scatter(x=[x for x in inv_p for _ in range(n_feat)], y=_rounded(dim.flatten()),
                              mode="markers", marker=dict(size=4, opacity=0.4, color="#999"),
                              name="each feature's dimensionality"))
     fig.add_trace(go.Scatter(x=inv_p, y=dims_per_feature, mode="lines+markers", name="dimensions per feature"))

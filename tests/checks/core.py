@@ -111,7 +111,7 @@ def call_learner(exercise: str, fn: Callable, *args, **kwargs):
         raise
     except _Timeout:
         raise CheckFailed(exercise, f"took longer than {CALL_TIME_LIMIT:.0f}s and was stopped.",
-                          "look for an infinite loop, or a loop over elements that should be one tensor operation.") from None
+                          "look for an infinite loop, or a Python loop that should be one tensor operation.") from None
     except SystemExit:
         raise CheckFailed(exercise, "called sys.exit() / exit().", "remove the exit call.") from None
     except Exception as e:  # the learner's bug, reported in one line
@@ -127,7 +127,8 @@ def expect_tensor(exercise: str, value, name: str, shape: tuple[int, ...], dims:
     if value is None:
         raise CheckFailed(exercise, f"{name} is None; expected {expected}.", "did you forget `return`?")
     if isinstance(value, tuple) and len(value) == 1:
-        raise CheckFailed(exercise, f"{name} is a 1-tuple; expected {expected}.", "a trailing comma after the return value?")
+        raise CheckFailed(exercise, f"{name} is a 1-tuple; expected {expected}.",
+                          "a trailing comma after the return value?")
     if not isinstance(value, Tensor):
         what = type(value).__name__
         hint = "return the tensor itself (not .item(), .tolist() or .numpy())." if isinstance(
@@ -145,7 +146,8 @@ def expect_tensor(exercise: str, value, name: str, shape: tuple[int, ...], dims:
 
 
 def close(a: Tensor, b: Tensor, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
-    return a.shape == b.shape and torch.allclose(a.detach().float().cpu(), b.detach().float().cpu(), rtol=rtol, atol=atol)
+    a, b = a.detach().float().cpu(), b.detach().float().cpu()
+    return a.shape == b.shape and torch.allclose(a, b, rtol=rtol, atol=atol)
 
 
 def compare(exercise: str, got: Tensor, expected: Tensor, name: str, mistakes: dict[str, Tensor] | None = None,

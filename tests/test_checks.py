@@ -1,0 +1,53 @@
+"""Every exercise check is shown to pass on the reference, to fail on the untouched stub with
+"not implemented yet", and to fail on each realistic mistake with a hint that names it."""
+
+import pytest
+
+from tests.checks.core import CheckFailed
+from tests.sections import ROOT, SECTIONS, notebook_namespace
+
+EXERCISES = [(s, name) for s in SECTIONS for name in s.checks]
+MUTANTS = [m for s in SECTIONS for m in s.mutants()]
+
+
+@pytest.mark.parametrize("section,exercise", EXERCISES, ids=[e for _, e in EXERCISES])
+def test_reference_passes(section, exercise, capsys):
+    check, obj_name = section.checks[exercise]
+    check(getattr(section.reference, obj_name))
+    assert f"✓ {exercise}" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def stub_namespaces():
+    return {s.notebook: notebook_namespace(ROOT / "notebooks" / f"{s.notebook}.py") for s in SECTIONS}
+
+
+@pytest.mark.parametrize("section,exercise", EXERCISES, ids=[e for _, e in EXERCISES])
+def test_stub_fails_as_not_implemented(section, exercise, stub_namespaces):
+    check, obj_name = section.checks[exercise]
+    with pytest.raises(CheckFailed) as failure:
+        check(stub_namespaces[section.notebook][obj_name])
+    assert failure.value.not_implemented
+    assert "not implemented yet" in str(failure.value)
+
+
+@pytest.mark.parametrize("m", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_is_caught_with_named_hint(m):
+    check, _ = next(s.checks[m.exercise] for s in SECTIONS if m.exercise in s.checks)
+    with pytest.raises(CheckFailed) as failure:
+        check(m.impl)
+    assert m.hint in str(failure.value), f"caught, but the message does not say {m.hint!r}: {failure.value}"
+    assert "\n" not in failure.value.message, "a check's message is one line"
+
+
+def test_every_exercise_has_at_least_three_mutants():
+    for section in SECTIONS:
+        for exercise in section.checks:
+            n = sum(m.exercise == exercise for m in MUTANTS)
+            assert n >= 3, f"{exercise} has only {n} mutants"
+
+
+def test_failed_check_renders_as_one_short_message_in_ipython():
+    failure = CheckFailed("X.forward", "is wrong.", "do better.")
+    lines = failure._render_traceback_()
+    assert len(lines) == 2 and "X.forward" in lines[0] and "Hint: do better." in lines[1]
