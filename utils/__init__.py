@@ -5,6 +5,7 @@ from utils.plotting import (
     plot_dimensions_per_feature,
     plot_feature_norms,
     plot_features_in_2d,
+    plot_firing_fractions,
     plot_WtW,
     use_offline_renderer,
 )
@@ -13,5 +14,5 @@ from utils.seed import set_seed
 
 __all__ = [
     "get_device", "progress_bar", "set_seed", "use_offline_renderer", "plot_features_in_2d", "plot_WtW",
-    "plot_feature_norms", "plot_dimensions_per_feature",
+    "plot_feature_norms", "plot_dimensions_per_feature", "plot_firing_fractions",
 ]

@@ -198,3 +198,28 @@ def plot_dimensions_per_feature(
     fig.update_yaxes(title="dimensions", range=[0, 1.1])
     fig.update_layout(title=title, height=420, width=700)
     return fig
+
+
+def plot_firing_fractions(log: dict, title: str | None = None, n_rows: int | None = None) -> go.Figure:
+    """Each latent's firing fraction (share of inputs on which it is > 0) through training, one subplot
+    per instance, log scale. Latents that drop to 0 are dead; resampling events are dotted lines."""
+    frac = log["frac_active"]  # [time, inst, d_hidden]
+    steps = log["steps"].tolist()
+    n_inst, n_hidden = frac.shape[1], frac.shape[2]
+    n_rows, n_cols = _grid(n_inst, n_rows or (2 if n_inst > 4 else 1))
+    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=[f"instance {i}" for i in range(n_inst)],
+                        shared_yaxes=True, horizontal_spacing=0.03, vertical_spacing=0.12)
+    colors = sample_colorscale("Turbo", [j / max(n_hidden - 1, 1) for j in range(n_hidden)])
+    for i in range(n_inst):
+        row, col = 1 + i // n_cols, 1 + i % n_cols
+        for j in range(n_hidden):
+            # log axes cannot show 0: dead latents are drawn at 1e-5, the floor of the plot
+            fig.add_trace(go.Scatter(x=steps, y=_rounded(frac[:, i, j].clamp(min=1e-5), 6), mode="lines",
+                                     line=dict(color=colors[j], width=1.5), name=f"latent {j}",
+                                     showlegend=(i == 0)), row=row, col=col)
+        for t in torch.nonzero(log["resampled"][:, i].any(-1)).flatten().tolist():
+            fig.add_vline(x=steps[t], line=dict(color="#999", dash="dot", width=1), row=row, col=col)
+    fig.update_yaxes(type="log", range=[-5, 0])
+    fig.update_layout(title=title, height=300 * n_rows + 80, width=max(250 * n_cols, 500),
+                      margin=dict(l=40, r=20, t=80, b=40))
+    return fig

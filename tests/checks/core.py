@@ -95,8 +95,9 @@ def _where(exc: BaseException) -> str:
     return f" (in {f.name}, line {f.lineno}: `{(f.line or '').strip()}`)"
 
 
-def call_learner(exercise: str, fn: Callable, *args, **kwargs):
-    """Call the learner's code; turn every way it can go wrong into a one-line CheckFailed."""
+def call_learner(exercise: str, fn: Callable, *args, crash_hint: str | None = None, **kwargs):
+    """Call the learner's code; turn every way it can go wrong into a one-line CheckFailed.
+    `crash_hint` replaces the generic hint when the code raises (name the likely edge case)."""
     try:
         with _time_limit(CALL_TIME_LIMIT), contextlib.redirect_stdout(_CappedWriter()), \
                 contextlib.redirect_stderr(_CappedWriter()):
@@ -117,7 +118,8 @@ def call_learner(exercise: str, fn: Callable, *args, **kwargs):
     except Exception as e:  # the learner's bug, reported in one line
         msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
         raise CheckFailed(exercise, f"raised {type(e).__name__}: {msg}{_where(e)}",
-                          "run the cell above on a small input and look at each tensor's shape.") from None
+                          crash_hint or "run the cell above on a small input and look at each tensor's shape."
+                          ) from None
 
 
 def expect_tensor(exercise: str, value, name: str, shape: tuple[int, ...], dims: str,
@@ -138,8 +140,9 @@ def expect_tensor(exercise: str, value, name: str, shape: tuple[int, ...], dims:
         raise CheckFailed(exercise, f"{name} has shape {list(value.shape)}; expected [{dims}] = {list(shape)}.",
                           "check which axes your einsum / reduction keeps.")
     if value.dtype != dtype:
-        raise CheckFailed(exercise, f"{name} has dtype {value.dtype}; expected {dtype}.",
-                          "avoid torch.tensor(...)/float64 intermediates; keep the input's dtype.")
+        hint = ("return the boolean mask itself (e.g. x == 0), not a float or int copy." if dtype == torch.bool
+                else "avoid torch.tensor(...)/float64 intermediates; keep the input's dtype.")
+        raise CheckFailed(exercise, f"{name} has dtype {value.dtype}; expected {dtype}.", hint)
     if value.is_floating_point() and not torch.isfinite(value).all():
         raise CheckFailed(exercise, f"{name} contains NaN or inf.", "look for a division by zero or a log of 0.")
     return value

@@ -1,0 +1,305 @@
+"""Realistic wrong implementations of section 2's exercises, each with words its hint must contain."""
+
+import einops
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from solutions.sae import AutoEncoder, xavier_normal
+from tests.mutants import mutant
+from utils.device import get_device
+
+# ------------------------------------------------------------------------------------------ __init__
+
+
+def _init(self, cfg, device, make=xavier_normal, param=nn.Parameter, dec_shape=None, with_dec=None, bias=torch.zeros):
+    nn.Module.__init__(self)
+    self.cfg = cfg
+    inst, d_in, d_hid = cfg.n_instances, cfg.n_input_ae, cfg.n_hidden_ae
+    self.W_enc = param(make(inst, d_in, d_hid))
+    if (not cfg.tied_weights) if with_dec is None else with_dec:
+        self.W_dec = param(make(*(dec_shape or (inst, d_hid, d_in))))
+    self.b_enc = param(bias(inst, d_hid))
+    self.b_dec = param(bias(inst, d_in))
+    self.to(get_device(device))
+
+
+@mutant("AutoEncoder.__init__", "Module.__init__")
+class NoSuperInit(AutoEncoder):
+    def __init__(self, cfg, device=None):
+        self.cfg = cfg
+        self.W_enc = nn.Parameter(xavier_normal(cfg.n_instances, cfg.n_input_ae, cfg.n_hidden_ae))
+
+
+@mutant("AutoEncoder.__init__", "wrap it: self.W_enc = nn.Parameter")
+class PlainTensors(AutoEncoder):
+    def __init__(self, cfg, device=None):
+        _init(self, cfg, device, param=lambda t: t)
+
+
+@mutant("AutoEncoder.__init__", "expected [3, 6, 4]")
+class DecoderShapedLikeEncoder(AutoEncoder):
+    def __init__(self, cfg, device=None):
+        _init(self, cfg, device, dec_shape=(cfg.n_instances, cfg.n_input_ae, cfg.n_hidden_ae))
+
+
+@mutant("AutoEncoder.__init__", "no W_dec parameter")
+class TiedStillHasDecoder(AutoEncoder):
+    def __init__(self, cfg, device=None):
+        _init(self, cfg, device, with_dec=True)
+
+
+@mutant("AutoEncoder.__init__", "counts the instance axis")
+class TorchXavierOn3D(AutoEncoder):
+    def __init__(self, cfg, device=None):
+        _init(self, cfg, device, make=lambda *s: nn.init.xavier_normal_(torch.empty(*s)))
+
+
+@mutant("AutoEncoder.__init__", "standard deviation")
+class UnscaledRandn(AutoEncoder):
+    def __init__(self, cfg, device=None):
+        _init(self, cfg, device, make=torch.randn)
+
+
+@mutant("AutoEncoder.__init__", "same W_enc")
+class SameForEveryInstance(AutoEncoder):
+    def __init__(self, cfg, device=None):
+        _init(self, cfg, device, make=lambda inst, a, b: xavier_normal(a, b).repeat(inst, 1, 1))
+
+
+@mutant("AutoEncoder.__init__", "does not start at zero")
+class RandomBiases(AutoEncoder):
+    def __init__(self, cfg, device=None):
+        _init(self, cfg, device, bias=torch.randn)
+
+
+@mutant("AutoEncoder.__init__", "never negative")
+class UniformWeights(AutoEncoder):
+    def __init__(self, cfg, device=None):
+        _init(self, cfg, device, make=torch.rand)
+
+
+# ------------------------------------------------------------------------------ normalize_and_return_W_dec
+
+
+@mutant("AutoEncoder.normalize_and_return_W_dec", "normalised over the latents")
+class NormalisedWrongAxis(AutoEncoder):
+    def normalize_and_return_W_dec(self):
+        if self.cfg.tied_weights:
+            return AutoEncoder.normalize_and_return_W_dec(self)
+        self.W_dec.data = self.W_dec.data / (self.W_dec.data.norm(dim=1, keepdim=True) + self.cfg.weight_normalize_eps)
+        return self.W_dec
+
+
+@mutant("AutoEncoder.normalize_and_return_W_dec", "weight_normalize_eps")
+class NoEps(AutoEncoder):
+    def normalize_and_return_W_dec(self):
+        if self.cfg.tied_weights:
+            return AutoEncoder.normalize_and_return_W_dec(self)
+        self.W_dec.data = self.W_dec.data / self.W_dec.data.norm(dim=-1, keepdim=True)
+        return self.W_dec
+
+
+@mutant("AutoEncoder.normalize_and_return_W_dec", "W_dec would never train")
+class ReturnsData(AutoEncoder):
+    def normalize_and_return_W_dec(self):
+        if self.cfg.tied_weights:
+            return AutoEncoder.normalize_and_return_W_dec(self)
+        self.W_dec.data = self.W_dec.data / (self.W_dec.data.norm(dim=-1, keepdim=True) + self.cfg.weight_normalize_eps)
+        return self.W_dec.data
+
+
+@mutant("AutoEncoder.normalize_and_return_W_dec", "normalise in place")
+class NotInPlace(AutoEncoder):
+    def normalize_and_return_W_dec(self):
+        if self.cfg.tied_weights:
+            return AutoEncoder.normalize_and_return_W_dec(self)
+        return self.W_dec / (self.W_dec.norm(dim=-1, keepdim=True) + self.cfg.weight_normalize_eps)
+
+
+@mutant("AutoEncoder.normalize_and_return_W_dec", "the rows are not normalised")
+class NotNormalised(AutoEncoder):
+    def normalize_and_return_W_dec(self):
+        return self.W_enc.transpose(-1, -2) if self.cfg.tied_weights else self.W_dec
+
+
+@mutant("AutoEncoder.normalize_and_return_W_dec", "transpose W_enc")
+class TiedWithoutTranspose(AutoEncoder):
+    def normalize_and_return_W_dec(self):
+        if not self.cfg.tied_weights:
+            return AutoEncoder.normalize_and_return_W_dec(self)
+        return self.W_enc / (self.W_enc.norm(dim=1, keepdim=True) + self.cfg.weight_normalize_eps)
+
+
+@mutant("AutoEncoder.normalize_and_return_W_dec", "W_enc was changed")
+class TiedNormalisesEncoderInPlace(AutoEncoder):
+    def normalize_and_return_W_dec(self):
+        if not self.cfg.tied_weights:
+            return AutoEncoder.normalize_and_return_W_dec(self)
+        self.W_enc.data = self.W_enc.data / (self.W_enc.data.norm(dim=1, keepdim=True) + self.cfg.weight_normalize_eps)
+        return self.W_enc.transpose(-1, -2)
+
+
+# -------------------------------------------------------------------------------------------- forward
+
+
+def _forward(self, h, centre=True, b_enc=True, relu=True, normalised=True, add_b_dec=True,
+             l1=lambda acts: acts.abs().sum(-1), l2=lambda err: err.pow(2).mean(-1),
+             loss=lambda l1, l2, c: (c * l1 + l2).mean(0).sum()):
+    x = h - self.b_dec if centre else h
+    pre = einops.einsum(x, self.W_enc, "batch inst d_in, inst d_in d_hidden -> batch inst d_hidden")
+    pre = pre + self.b_enc if b_enc else pre
+    acts = F.relu(pre) if relu else pre
+    W_dec = self.normalize_and_return_W_dec() if normalised else self.W_dec
+    h_rec = einops.einsum(acts, W_dec, "batch inst d_hidden, inst d_hidden d_in -> batch inst d_in")
+    h_rec = h_rec + self.b_dec if add_b_dec else h_rec
+    l1_loss, l2_loss = l1(acts), l2(h_rec - h)
+    return l1_loss, l2_loss, loss(l1_loss, l2_loss, self.cfg.l1_coeff), acts, h_rec
+
+
+def _forward_mutant(hint, **kwargs):
+    class Mutant(AutoEncoder):
+        def forward(self, h):
+            return _forward(self, h, **kwargs)
+
+    return mutant("AutoEncoder.forward", hint)(type(f"Forward_{hint[:20]}", (Mutant,), {}))
+
+
+_forward_mutant("centre the input", centre=False)
+_forward_mutant("forgot b_enc", b_enc=False)
+_forward_mutant("forgot the ReLU", relu=False)
+_forward_mutant("normalised decoder", normalised=False)
+_forward_mutant("add b_dec back", add_b_dec=False)
+_forward_mutant("averaged the L1", l1=lambda acts: acts.mean(-1))
+_forward_mutant("summed the squared error", l2=lambda err: err.pow(2).sum(-1))
+_forward_mutant("mean squared error, not the norm", l2=lambda err: err.norm(dim=-1))
+_forward_mutant("averaged over instances", loss=lambda l1, l2, c: (c * l1 + l2).mean())
+_forward_mutant("l1_coeff", loss=lambda l1, l2, c: (l1 + l2).mean(0).sum())
+
+
+@mutant("AutoEncoder.forward", "that looks like l2_loss")
+class SwappedOutputs(AutoEncoder):
+    def forward(self, h):
+        l1, l2, loss, acts, h_rec = AutoEncoder.forward(self, h)
+        return l2, l1, loss, acts, h_rec
+
+
+@mutant("AutoEncoder.forward", "changed its input h in place")
+class CentresInPlace(AutoEncoder):
+    def forward(self, h):
+        original = h.clone()
+        h -= self.b_dec.detach()
+        acts = F.relu(einops.einsum(h, self.W_enc, "b i d, i d h -> b i h") + self.b_enc)
+        h_rec = einops.einsum(acts, self.normalize_and_return_W_dec(), "b i h, i h d -> b i d") + self.b_dec
+        l1, l2 = acts.sum(-1), (h_rec - original).pow(2).mean(-1)
+        return l1, l2, (self.cfg.l1_coeff * l1 + l2).mean(0).sum(), acts, h_rec
+
+
+@mutant("AutoEncoder.forward", "expected 5 values")
+class ReturnsOnlyLoss(AutoEncoder):
+    def forward(self, h):
+        return AutoEncoder.forward(self, h)[2]
+
+
+# ---------------------------------------------------------------------------------- resampling, simple
+
+
+def _simple(self, frac, scale, dead=None, normalise=True, scaled=True, reset_b_enc=True, one_direction=False,
+            mask_dtype=None):
+    dead = frac.sum(0) < 1e-8 if dead is None else dead
+    with torch.no_grad():
+        for inst, latent in zip(*torch.nonzero(dead, as_tuple=True), strict=True):
+            if not one_direction or not hasattr(self, "_direction"):
+                v = torch.randn(self.cfg.n_input_ae)
+                self._direction = v / v.norm() if normalise else v
+            self.W_dec[inst, latent] = self._direction
+            self.W_enc[inst, :, latent] = self._direction * (scale if scaled else 1.0)
+            if reset_b_enc:
+                self.b_enc[inst, latent] = 0.0
+    return dead if mask_dtype is None else dead.to(mask_dtype)
+
+
+def _simple_mutant(hint, **kwargs):
+    class Mutant(AutoEncoder):
+        def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
+            return _simple(self, frac_active_in_window, neuron_resample_scale, **kwargs)
+
+    return mutant("AutoEncoder.resample_neurons_simple", hint)(type(f"Simple_{hint[:20]}", (Mutant,), {}))
+
+
+_simple_mutant("not scaled", scaled=False)
+_simple_mutant("b_enc of resampled latents is not 0", reset_b_enc=False)
+_simple_mutant("unit norm", normalise=False)
+_simple_mutant("the same direction", one_direction=True)
+_simple_mutant("expected torch.bool", mask_dtype=torch.float32)
+
+
+@mutant("AutoEncoder.resample_neurons_simple", "never fired in the whole window")
+class DeadInLastStepOnly(AutoEncoder):
+    def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
+        return _simple(self, frac_active_in_window, neuron_resample_scale, dead=frac_active_in_window[-1] == 0)
+
+
+@mutant("AutoEncoder.resample_neurons_simple", "no latent was dead")
+class CrashesWhenNothingIsDead(AutoEncoder):
+    @torch.no_grad()
+    def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
+        dead = frac_active_in_window.sum(0) == 0
+        directions = torch.stack([F.normalize(torch.randn(self.cfg.n_input_ae), dim=0) for _ in range(int(dead.sum()))])
+        inst, latent = torch.nonzero(dead, as_tuple=True)
+        self.W_dec[inst, latent] = directions
+        self.W_enc[inst, :, latent] = directions * neuron_resample_scale
+        self.b_enc[inst, latent] = 0.0
+        return dead
+
+
+@mutant("AutoEncoder.resample_neurons_simple", "live latents changed")
+class ResetsEveryBias(AutoEncoder):
+    def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
+        dead = AutoEncoder.resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale)
+        self.b_enc.data.zero_()
+        return dead
+
+
+# -------------------------------------------------------------------------------- resampling, advanced
+
+
+def _advanced(self, h, frac, scale, centre=True, power=2, uniform=False, enc_norm="live", reset_b_enc=True,
+              skip_empty=True):
+    l2_loss = self.forward(h)[1]
+    dead = frac.sum(0) < 1e-8
+    resampled = torch.zeros_like(dead)
+    with torch.no_grad():
+        for inst in range(self.cfg.n_instances):
+            latents = torch.nonzero(dead[inst]).squeeze(-1)
+            weights = torch.ones_like(l2_loss[:, inst]) if uniform else l2_loss[:, inst] ** power
+            if skip_empty and (len(latents) == 0 or weights.sum() == 0):
+                continue
+            picks = torch.multinomial(weights / weights.sum(), len(latents), replacement=True)
+            x = h[picks, inst] - self.b_dec[inst] if centre else h[picks, inst]
+            x = F.normalize(x, dim=-1)
+            norms = self.W_enc[inst].norm(dim=0)
+            factor = {"live": norms[~dead[inst]].mean(), "all": norms.mean(), "none": 1.0}[enc_norm]
+            self.W_enc[inst][:, latents] = (x * scale * factor).T
+            self.W_dec[inst][latents] = x
+            if reset_b_enc:
+                self.b_enc[inst][latents] = 0.0
+            resampled[inst, latents] = True
+    return resampled
+
+
+def _advanced_mutant(hint, **kwargs):
+    class Mutant(AutoEncoder):
+        def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
+            return _advanced(self, h, frac_active_in_window, neuron_resample_scale, **kwargs)
+
+    return mutant("AutoEncoder.resample_neurons_advanced", hint)(type(f"Advanced_{hint[:20]}", (Mutant,), {}))
+
+
+_advanced_mutant("centre the chosen inputs", centre=False)
+_advanced_mutant("not the loss itself", power=1)
+_advanced_mutant("proportional to their squared l2_loss", uniform=True)
+_advanced_mutant("mean norm of the live encoder columns", enc_norm="none")
+_advanced_mutant("live latents' encoder columns only", enc_norm="all")
+_advanced_mutant("b_enc of resampled latents is not 0", reset_b_enc=False)
+_advanced_mutant("zero loss on every input", skip_empty=False)
