@@ -12,6 +12,7 @@ from solutions import toy_model
 from utils import build
 
 NOTEBOOK = build.NOTEBOOKS / "1_toy_bottleneck.py"
+SAE_NOTEBOOK = build.NOTEBOOKS / "2_sae_training.py"
 
 
 def _method_body(method) -> str:
@@ -37,6 +38,19 @@ def exercise_notebook(filled=(), extra_cells=(), exercise_edit=None) -> nbformat
     return nb
 
 
+def swap_line(old: str, new: str):
+    """An exercise-cell edit that replaces one line of the reference with a learner's wrong line."""
+    def edit(source: str) -> str:
+        assert old in source, old
+        return source.replace(old, new)
+    return edit
+
+
+def sae_notebook(solution: bool) -> nbformat.NotebookNode:
+    exercise, full = build.exercise_and_solution(SAE_NOTEBOOK)
+    return full if solution else exercise
+
+
 ALL = ("forward", "generate_batch", "calculate_loss")
 
 #: name -> (notebook, expected statuses in CHECKS order, or "(notebook)" for a notebook-level error)
@@ -55,6 +69,30 @@ CLASS = {
     "prints_megabytes": (lambda: exercise_notebook(ALL, extra_cells=["print('x' * 20_000_000)"]), ["passed"] * 3),
     "kills_the_process": (lambda: exercise_notebook(ALL, extra_cells=["import os\nos._exit(3)"]), "(notebook)"),
     "infinite_loop": (lambda: exercise_notebook(ALL, extra_cells=["while True:\n    pass"]), "(notebook)"),
+    # Realistic mistakes, one line each, as learners write them.
+    "no_bias": (lambda: exercise_notebook(ALL, exercise_edit=swap_line(
+        "return F.relu(out + self.b_final)", "return F.relu(out)")), ["failed", "passed", "passed"]),
+    "no_relu": (lambda: exercise_notebook(ALL, exercise_edit=swap_line(
+        "return F.relu(out + self.b_final)", "return out + self.b_final")), ["failed", "passed", "passed"]),
+    "wrong_way_round": (lambda: exercise_notebook(ALL, exercise_edit=swap_line(
+        "fires = torch.rand(shape, device=self.W.device) < self.feature_probability",
+        "fires = torch.rand(shape, device=self.W.device) > self.feature_probability")), ["passed", "failed", "passed"]),
+    "one_draw": (lambda: exercise_notebook(ALL, exercise_edit=swap_line(
+        "fires = torch.rand(shape, device=self.W.device) < self.feature_probability",
+        "fires = values < self.feature_probability")), ["passed", "failed", "passed"]),
+    "no_importance": (lambda: exercise_notebook(ALL, exercise_edit=swap_line(
+        "error = self.importance * (batch - out) ** 2", "error = (batch - out) ** 2")), ["passed", "passed", "failed"]),
+    "loss_item": (lambda: exercise_notebook(ALL, exercise_edit=swap_line(
+        "return loss_per_instance.sum()", "return loss_per_instance.sum().item()")), ["passed", "passed", "failed"]),
+    "only_batch_and_loss": (lambda: exercise_notebook(["generate_batch", "calculate_loss"]),
+                            ["not implemented", "passed", "passed"]),
+    "hard_coded_sizes": (lambda: exercise_notebook(ALL, exercise_edit=swap_line(
+        "shape = (batch_size, self.cfg.n_instances, self.cfg.n_features)", "shape = (batch_size, 8, 5)")),
+        ["passed", "failed", "passed"]),
+    "renamed_class": (lambda: exercise_notebook(ALL, exercise_edit=lambda s: s.replace(
+        "class ToyModel(", "class MyToyModel(")), ["error"] * 3),
+    "sae_complete": (lambda: sae_notebook(solution=True), ["passed"] * 5),
+    "sae_untouched": (lambda: sae_notebook(solution=False), ["not implemented"] * 5),
 }
 
 
@@ -68,8 +106,8 @@ def write_class(folder: Path, names=None, as_py=()) -> dict[Path, object]:
         if name in as_py:
             path = folder / f"{name}.py"
             path.write_text(jupytext.writes(nb, fmt="py:percent"))
-        else:
-            path = folder / f"{name}.ipynb"
+        else:  # section 2 notebooks keep their section's name prefix, as learners' copies would
+            path = folder / (f"2_{name}.ipynb" if name.startswith("sae") else f"{name}.ipynb")
             nbformat.write(nb, path)
         expected[path] = statuses
     return expected

@@ -52,3 +52,20 @@ def test_stub_rendering_removes_the_solution():
 def test_a_method_can_be_rendered_on_its_own():
     code = build.render("toy_model:ToyModel.forward", solution=False)
     assert code.startswith("def forward(self") and code.endswith("ToyModel.forward = forward")
+
+
+def test_first_cell_finds_the_workbook_and_explains_itself_elsewhere(tmp_path, monkeypatch):
+    code = compile(build.BOOTSTRAP.read_text(), "bootstrap", "exec")
+    monkeypatch.chdir(ROOT / "notebooks")
+    namespace: dict = {}
+    exec(code, namespace)
+    assert namespace["WORKBOOK"] == ROOT
+    monkeypatch.chdir(tmp_path)  # a notebook copied out of the workbook, not in Colab
+    with pytest.raises(RuntimeError, match="open this notebook from inside it"):
+        exec(code, {})
+
+
+def test_every_notebook_starts_with_the_shared_first_cell():
+    for py in (ROOT / "notebooks").glob("*.py"):
+        first_code = next(c for c in build.exercise_and_solution(py)[0].cells if c.cell_type == "code")
+        assert first_code.metadata.get("reference") == "bootstrap", py.name

@@ -1,6 +1,7 @@
 """The grader runs every check against each notebook in isolation and never changes a submission."""
 
 import hashlib
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -12,11 +13,14 @@ from tests.class_factory import write_class
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
     folder = tmp_path_factory.mktemp("class")
-    expected = write_class(folder, as_py=("partial",))
+    expected = write_class(folder, as_py=("partial", "no_bias", "sae_untouched"))
+    assert len(expected) >= 20
     before = {p: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in expected}
+    started = time.time()
     with ThreadPoolExecutor(2) as pool:  # as the grader's command line does
-        graded = pool.map(lambda p: grade.grade_notebook(p, time_limit=30 if "infinite" not in p.name else 8), expected)
+        graded = pool.map(lambda p: grade.grade_notebook(p, time_limit=60 if "infinite" not in p.name else 8), expected)
     results = dict(zip(expected, graded, strict=True))
+    print(f"graded {len(expected)} notebooks in {time.time() - started:.1f}s")
     after = {p: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in expected}
     return expected, results, before, after
 

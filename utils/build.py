@@ -69,8 +69,14 @@ def _stub_ranges(node, prefix: str, exercises: set[str], exercise_module: str) -
     return ranges
 
 
+BOOTSTRAP = Path(__file__).with_name("notebook_bootstrap.py")
+
+
 def render(spec: str, solution: bool) -> str:
-    """The source of `module:QualName` from solutions/, stubbed unless `solution`."""
+    """The source of `module:QualName` from solutions/, stubbed unless `solution`; `bootstrap` is the
+    first cell every notebook shares (utils/notebook_bootstrap.py)."""
+    if spec == "bootstrap":
+        return BOOTSTRAP.read_text().strip()
     module_name, qualname = spec.split(":")
     module = importlib.import_module(f"solutions.{module_name}")
     source = Path(module.__file__).read_text()
