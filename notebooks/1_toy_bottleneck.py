@@ -236,6 +236,16 @@ check_calculate_loss(ToyModel)
 # `optimize` is given: Adam over all instances at once, with a progress bar showing the loss of each
 # instance. `compute_dimensionality` measures, per feature, how many dimensions it gets (see below).
 
+# %% tags=["given"] reference="toy_model:optimizer_step"
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: Tensor, step: int, lr: float) -> None:
+    """One optimizer step; stops with a clear message instead of training on NaN once the loss diverges."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"the loss became {loss.item()} at step {step}: try a smaller learning rate (lr={lr})")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 # %% tags=["given"] reference="toy_model:optimize"
 def optimize(
     model: ToyModel,
@@ -255,13 +265,7 @@ def optimize(
         batch = model.generate_batch(batch_size)
         out = model(batch)
         loss = model.calculate_loss(out, batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"the loss became {loss.item()} at step {step}: try a smaller learning rate (lr={lr})"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        optimizer_step(optimizer, loss, step, lr)
         if step % log_freq == 0 or step + 1 == steps:
             # Per-instance loss, for the bar: recomputed without the sum over instances.
             with torch.no_grad():

@@ -21,7 +21,7 @@ from jaxtyping import Bool, Float
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from solutions.toy_model import ToyModel
+from solutions.toy_model import ToyModel, optimizer_step
 from utils.device import get_device
 from utils.progress import progress_bar
 
@@ -234,13 +234,7 @@ class AutoEncoder(nn.Module):
                 raise ValueError("the toy model's hidden activations contain NaN or inf: retrain the toy model"
                                  " (its own training probably diverged) before training an SAE on it")
             l1_loss, l2_loss, loss, acts, _ = self.forward(h)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"the SAE's loss became {loss.item()} at step {step}: try a smaller learning rate (lr={lr})"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            optimizer_step(optimizer, loss, step, lr)
             frac_active_history.append((acts.detach() > 0).float().mean(0).cpu())
 
             # Resample every window, except in the last one: a latent needs steps to learn its new direction.

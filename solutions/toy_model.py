@@ -125,6 +125,15 @@ class ToyModel(nn.Module):
         return loss_per_instance.sum()
 
 
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: Tensor, step: int, lr: float) -> None:
+    """One optimizer step; stops with a clear message instead of training on NaN once the loss diverges."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"the loss became {loss.item()} at step {step}: try a smaller learning rate (lr={lr})")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def optimize(
     model: ToyModel,
     batch_size: int = 1024,
@@ -143,13 +152,7 @@ def optimize(
         batch = model.generate_batch(batch_size)
         out = model(batch)
         loss = model.calculate_loss(out, batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"the loss became {loss.item()} at step {step}: try a smaller learning rate (lr={lr})"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        optimizer_step(optimizer, loss, step, lr)
         if step % log_freq == 0 or step + 1 == steps:
             # Per-instance loss, for the bar: recomputed without the sum over instances.
             with torch.no_grad():
