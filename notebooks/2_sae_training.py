@@ -424,9 +424,10 @@ utils.plot_firing_fractions(log_plain, title="Firing fraction of each latent, no
 #   a feature's line. This is what we want.
 # - **Polysemantic**: fires more often than any single feature (2%, 3%...) and points *between* features:
 #   one latent doing several features' jobs.
-# - **Dead**: its firing fraction drops to zero (the bottom of the plot) and never recovers. Once a
-#   latent's pre-activation is negative on every input, the ReLU passes no gradient, so nothing can
-#   bring it back. Its feature is left to a polysemantic neighbour.
+# - **Dead**: its firing fraction drops to zero (the bottom of the plot). Once a latent's
+#   pre-activation is negative on every input, the ReLU passes it no gradient: it cannot move itself.
+#   Only changes elsewhere (`b_dec` drifting, say) can bring it back, and they rarely do; look for the
+#   one latent that comes back by chance. Meanwhile its feature is left to a polysemantic neighbour.
 #
 # How many features did each instance's SAE find? `feature_recovery` (given) matches features and
 # latents one to one (the Hungarian method) and counts features whose latent's decoder row has cosine

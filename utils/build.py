@@ -132,6 +132,19 @@ def _sources(nb) -> list[tuple[str, str]]:
     return [(c.cell_type, c.source) for c in nb.cells]
 
 
+def fingerprint(py_path: Path) -> str:
+    """A hash of everything an executed solution notebook's outputs depend on: its own source and the
+    code it runs (solutions/, utils/, the checks). Stored in the notebook; a mismatch means re-execute."""
+    import hashlib
+
+    files = [py_path, *sorted((ROOT / "solutions").glob("*.py")), *sorted((ROOT / "utils").glob("*.py")),
+             *sorted((ROOT / "tests" / "checks").glob("*.py"))]
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def build(names: list[str], check: bool, run: bool = True) -> list[str]:
     """Regenerate (or with check=True, only compare); returns the stale files."""
     stale = []
@@ -148,8 +161,11 @@ def build(names: list[str], check: bool, run: bool = True) -> list[str]:
                 if not check:
                     path.write_text(text)
         old = nbformat.read(sol_path, as_version=4) if sol_path.exists() else None
+        inputs = fingerprint(py_path)
+        solution.metadata["workbook"] = {"inputs": inputs}
         up_to_date = old is not None and _sources(old) == _sources(solution) and all(
-            c.get("execution_count") for c in old.cells if c.cell_type == "code")
+            c.get("execution_count") for c in old.cells if c.cell_type == "code") and \
+            old.metadata.get("workbook", {}).get("inputs") == inputs
         if not up_to_date:
             stale.append(str(sol_path.relative_to(ROOT)))
         if not check and run and (not up_to_date or names):

@@ -34,7 +34,7 @@ def _rounded(x: Tensor, digits: int = 4) -> list:
 
 
 def _grid(n: int, n_rows: int | None) -> tuple[int, int]:
-    n_rows = n_rows or (1 if n <= 8 else math.ceil(n / 8))
+    n_rows = n_rows or math.ceil(n / 4)  # at most four subplots a row: fits a notebook's width
     return n_rows, math.ceil(n / n_rows)
 
 
@@ -123,11 +123,11 @@ def plot_features_in_2d(
         labels = frame_labels or [str(t) for t in range(n_time)]
         fig.frames = [go.Frame(data=[tr for _, tr in traces_at(t)], name=labels[t]) for t in range(n_time)]
         fig.update_layout(
-            sliders=[dict(active=0, currentvalue=dict(prefix="step "), steps=[
+            sliders=[dict(active=0, currentvalue=dict(prefix="step "), pad=dict(t=30, l=70), steps=[
                 dict(label=lab, method="animate",
                      args=[[lab], dict(mode="immediate", frame=dict(duration=0, redraw=False))])
                 for lab in labels])],
-            updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.05, buttons=[
+            updatemenus=[dict(type="buttons", showactive=False, x=0, xanchor="left", y=-0.02, yanchor="top", buttons=[
                 dict(label="Play", method="animate",
                      args=[None, dict(frame=dict(duration=150, redraw=False), fromcurrent=True)])])],
         )
