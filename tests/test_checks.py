@@ -40,11 +40,11 @@ def test_mutant_is_caught_with_named_hint(m):
     assert "\n" not in failure.value.message, "a check's message is one line"
 
 
-def test_every_exercise_has_at_least_three_mutants():
+def test_every_exercise_has_at_least_five_mutants():
     for section in SECTIONS:
         for exercise in section.checks:
             n = sum(m.exercise == exercise for m in MUTANTS)
-            assert n >= 3, f"{exercise} has only {n} mutants"
+            assert n >= 5, f"{exercise} has only {n} mutants"
 
 
 def test_failed_check_renders_as_one_short_message_in_ipython():
