@@ -37,10 +37,10 @@ def bench_toy(steps: int = 300) -> list[tuple[str, str, str]]:
     for n_inst, n_feat, n_hidden, batch in [(8, 5, 2, 1024), (8, 80, 20, 512)]:
         torch.manual_seed(0)
         stacked = ToyModel(ToyModelConfig(n_inst, n_feat, n_hidden), feature_probability=0.1, device="cpu")
-        t_stacked = _timed(lambda m=stacked: optimize(m, batch_size=batch, steps=steps))
+        t_stacked = _timed(lambda m=stacked, b=batch: optimize(m, batch_size=b, steps=steps))
         singles = [ToyModel(ToyModelConfig(1, n_feat, n_hidden), feature_probability=0.1, device="cpu")
                    for _ in range(n_inst)]
-        t_loop = _timed(lambda: [optimize(m, batch_size=batch, steps=steps) for m in singles])
+        t_loop = _timed(lambda ms=singles, b=batch: [optimize(m, batch_size=b, steps=steps) for m in ms])
         rows.append((f"toy model {n_feat}→{n_hidden}, {n_inst} instances, batch {batch}",
                      f"{steps / t_stacked:,.0f} steps/s stacked vs {steps / t_loop:,.0f} looped",
                      f"{t_loop / t_stacked:.1f}× faster stacked"))
@@ -92,7 +92,7 @@ def main(argv: list[str]) -> None:
     table = ["| what | measured | compared |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
     text = "\n".join([
         "# Benchmarks", "",
-        f"Measured by `python -m utils.bench {' '.join(argv)}`".rstrip() + f" on {machine}, "
+        f"Measured by `{' '.join(['python -m utils.bench', *argv])}` on {machine}, "
         f"{time.strftime('%Y-%m-%d')}.", "", *table, "",
         "Not measured yet: the SAE training step and activation collection on the bundled language model",
         "(they arrive with it, sections 3 and 4).", "",
