@@ -137,7 +137,8 @@ def fingerprint(py_path: Path) -> str:
     code it runs (solutions/, utils/, the checks). Stored in the notebook; a mismatch means re-execute."""
     import hashlib
 
-    files = [py_path, *sorted((ROOT / "solutions").glob("*.py")), *sorted((ROOT / "utils").glob("*.py")),
+    utils_run_by_notebooks = [f for f in sorted((ROOT / "utils").glob("*.py")) if f.name != "bench.py"]
+    files = [py_path, *sorted((ROOT / "solutions").glob("*.py")), *utils_run_by_notebooks,
              *sorted((ROOT / "tests" / "checks").glob("*.py"))]
     digest = hashlib.sha256()
     for f in files:
