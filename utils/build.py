@@ -132,12 +132,17 @@ def _sources(nb) -> list[tuple[str, str]]:
     return [(c.cell_type, c.source) for c in nb.cells]
 
 
+#: utils/ scripts that no notebook runs: changing them need not re-execute the notebooks. (A tool left off
+#: this list only costs an unneeded re-execution, never a missed one.)
+TOOLS_NOT_IN_NOTEBOOKS = {"bench.py", "export_html.py"}
+
+
 def fingerprint(py_path: Path) -> str:
     """A hash of everything an executed solution notebook's outputs depend on: its own source and the
     code it runs (solutions/, utils/, the checks). Stored in the notebook; a mismatch means re-execute."""
     import hashlib
 
-    utils_run_by_notebooks = [f for f in sorted((ROOT / "utils").glob("*.py")) if f.name != "bench.py"]
+    utils_run_by_notebooks = [f for f in sorted((ROOT / "utils").glob("*.py")) if f.name not in TOOLS_NOT_IN_NOTEBOOKS]
     files = [py_path, *sorted((ROOT / "solutions").glob("*.py")), *utils_run_by_notebooks,
              *sorted((ROOT / "tests" / "checks").glob("*.py"))]
     digest = hashlib.sha256()
