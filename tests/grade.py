@@ -69,13 +69,19 @@ def section_of(path: Path, cells: list[dict]) -> str | None:
 
 
 def find_notebooks(paths: list[str]) -> list[Path]:
+    """The notebooks named, and those inside folders: each .ipynb, and each Jupytext .py ("# %%" cells)
+    that has no .ipynb twin (a paired notebook is graded once, from its .ipynb)."""
     found = []
     for p in map(Path, paths):
-        if p.is_dir():
-            found += sorted(q for q in p.rglob("*")
-                            if q.suffix in (".ipynb", ".py") and ".ipynb_checkpoints" not in q.parts)
-        else:
+        if not p.is_dir():
             found.append(p)
+            continue
+        for q in sorted(p.rglob("*")):
+            if ".ipynb_checkpoints" in q.parts:
+                continue
+            if q.suffix == ".ipynb" or (q.suffix == ".py" and not q.with_suffix(".ipynb").exists()
+                                        and "# %%" in q.read_text(errors="replace")):
+                found.append(q)
     return found
 
 
@@ -93,7 +99,8 @@ def grade_notebook(path: Path, time_limit: float) -> list[Result]:
     workdir = Path(tempfile.mkdtemp(dir=SCRATCH))
     try:
         job = workdir / "job.json"
-        job.write_text(json.dumps({"notebook": name, "section": section, "cells": cells}))
+        # The worker gets the cells, not the submission's path: it has no reason to know where it lives.
+        job.write_text(json.dumps({"notebook": path.name, "section": section, "cells": cells}))
         env = {**os.environ, "TQDM_DISABLE": "1", "WORKBOOK_DEVICE": "cpu", "MPLBACKEND": "Agg",
                "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
         proc = subprocess.Popen([sys.executable, "-m", "tests.grade", "--worker", str(job)], cwd=workdir, env=env,
@@ -110,7 +117,7 @@ def grade_notebook(path: Path, time_limit: float) -> list[Result]:
             last = (stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or [""]
             return [Result(name, "(notebook)", "error", f"the notebook ended the grader's process (exit code"
                            f" {proc.returncode}) {last[0][:200]}".strip())]
-        return [Result(**r) for r in json.loads(out.read_text())]
+        return [Result(**{**r, "notebook": name}) for r in json.loads(out.read_text())]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

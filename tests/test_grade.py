@@ -63,3 +63,11 @@ def test_reports(graded_class, tmp_path, capsys):
     grade.write_html(flat, tmp_path / "g.html")
     assert (tmp_path / "g.csv").read_text().count("\n") == len(flat) + 1
     assert "<table>" in (tmp_path / "g.html").read_text()
+
+
+def test_folders_grade_each_notebook_once(tmp_path):
+    (tmp_path / "a.ipynb").write_text("{}")
+    (tmp_path / "a.py").write_text("# %%\nx = 1\n")  # the .ipynb's twin
+    (tmp_path / "b.py").write_text("# %%\nx = 1\n")  # a Jupytext notebook on its own
+    (tmp_path / "helper.py").write_text("x = 1\n")  # not a notebook
+    assert [p.name for p in grade.find_notebooks([str(tmp_path)])] == ["a.ipynb", "b.py"]
