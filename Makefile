@@ -17,8 +17,9 @@ $(VENV)/.installed: requirements.txt
 
 setup: $(VENV)/.installed
 
+# (Jupyter refuses to run as root unless told to; containers and some cloud machines run as root.)
 course: $(VENV)/.installed
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
