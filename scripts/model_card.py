@@ -19,6 +19,10 @@ from utils.loading import BUNDLED_DIR, load_autoencoder, load_model, load_tokens
 CONTEXT_TOKENS = 131_072  # held-out tokens searched for each labelled feature's top contexts
 
 
+def where(t: dict) -> str:
+    return f"{t['cpu_threads']} CPU threads" if t["device"] == "cpu" else t["device"]
+
+
 def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
@@ -39,7 +43,7 @@ def model_section(m: dict) -> list[str]:
         " separates files and starts every sequence (BOS).",
         f"- **Training**: {t['steps']:,} steps of {t['batch_size']} sequences of {t['seq_len']} tokens"
         f" ({t['tokens']:,} tokens, about {t['tokens'] / c['train_tokens']:.1f} epochs), AdamW, peak learning rate"
-        f" {t['lr']}, bfloat16 autocast, seed {t['seed']}: {t['seconds'] / 60:.1f} minutes on {t['device']}"
+        f" {t['lr']}, bfloat16 autocast, seed {t['seed']}: {t['seconds'] / 60:.1f} minutes on {where(t)}"
         f" ({t['tokens_per_second']:,} tokens/s), {t['total_seconds_with_tokenizer'] / 60:.1f} with the tokenizer.",
         f"- **Held-out loss**: **{m['held_out_loss']:.3f} nats** per token, against {m['unigram_loss']:.3f} for a"
         " unigram model (each token predicted by its frequency in the training split, ignoring context).",
@@ -68,9 +72,11 @@ def sae_section(s: dict) -> list[str]:
         f" 8 per neuron), stored as one section-2 `AutoEncoder` with `n_instances=2`. Trained together by"
         f" `AutoEncoder.optimize` on the same activations of the training split, they differ only in their"
         f" random initialisation and resampling draws. L1 coefficient {a['l1_coeff']}, Adam at lr {t['lr']},"
-        f" {t['steps']:,} steps of {t['batch_size']:,} activations ({t['tokens']:,} tokens), Anthropic's"
-        f" resampling every {t['resample_window']} steps ({t['resampled_latents']:,} latents resampled in all),"
-        f" seed {t['seed']}: {t['seconds'] / 60:.1f} minutes on {t['device']}.",
+        f" {t['steps']:,} steps of {t['batch_size']:,} activations ({t['tokens']:,} tokens), with Anthropic's"
+        f" resampling of latents silent for {t['resample_window']} steps"
+        + (f" ({t['resampled_latents']:,} latents resampled in all)" if t["resampled_latents"] else
+           " (no latent was ever silent that long, so none was resampled)")
+        + f", seed {t['seed']}: {t['seconds'] / 60:.1f} minutes on {where(t)}.",
         "",
         f"Measured on {h['tokens']:,} held-out tokens (the 512 sequences section 3 uses), with the stored"
         f" float16 weights. Without the MLP (zero-ablated) the loss is {h['loss_zero_ablation']:.4f} nats;"
@@ -104,6 +110,24 @@ def features_section(labels: list[dict], directory: Path) -> list[str]:
     return lines
 
 
+LIMITATIONS = [
+    "## Limitations",
+    "",
+    "- **Dense SAEs.** An L0 above 200 is far denser than published SAEs (often 10 to 100). The L1 coefficient was",
+    "  chosen so that one hour of CPU training reached high fidelity; a stronger one buys sparsity, usually more",
+    "  readable latents, at the cost of reconstruction. Section 3 shows a consequence: most latents of the",
+    "  bulk (firing on 3-10% of tokens) differ between the two seeds; most of those firing on 1-3% have a twin.",
+    "- **`b_dec` starts at zero** (section 2's code) and does not end at the activations' mean; trainers often",
+    "  initialise it at the mean or geometric median. Section 3 measures the gap.",
+    "- **Short training.** 8 million tokens: enough for the reconstruction loss to level off (it moved by",
+    "  about 5% over the last half), while the L1 term was still falling slowly (sparsity still improving).",
+    "- **A code model.** It has seen Python source only: its features are about code, docstrings and the",
+    "  English in them. The corpus is this Python's standard library, so other Python versions give slightly",
+    "  different tokens (the numbers above are for Python 3.11, the pinned environment).",
+    "",
+]
+
+
 def main(directory: Path = BUNDLED_DIR) -> None:
     m = json.loads((directory / "model_config.json").read_text())
     s = json.loads((directory / "saes_config.json").read_text())
@@ -119,6 +143,7 @@ def main(directory: Path = BUNDLED_DIR) -> None:
         *model_section(m),
         *sae_section(s),
         *features_section(labels, directory),
+        *LIMITATIONS,
     ]
     (directory / "MODEL_CARD.md").write_text("\n".join(lines).rstrip() + "\n")
     print(f"wrote {directory / 'MODEL_CARD.md'}")

@@ -140,6 +140,7 @@ def main(argv=None) -> Path:
         "parameters": n_params,
         "training": {
             "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+            "cpu_threads": torch.get_num_threads(),
             "seed": args.seed, "steps": steps, "batch_size": args.batch_size, "seq_len": seq_len,
             "tokens": steps * tokens_per_step, "lr": args.lr, "seconds": round(train_seconds, 1),
             "tokens_per_second": round(steps * tokens_per_step / train_seconds),

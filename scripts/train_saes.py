@@ -84,6 +84,7 @@ def main(argv=None) -> dict:
         "hook_name": MLP_HOOK,
         "training": {
             "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+            "cpu_threads": torch.get_num_threads(),
             "seed": args.seed, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
             "tokens": args.steps * args.batch_size, "resample_window": args.resample_window,
             "resample_scale": args.resample_scale, "resample_method": "advanced", "seconds": round(seconds, 1),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import einops
@@ -189,7 +190,7 @@ class AutoEncoder(nn.Module):
 
     def optimize(
         self,
-        model: ToyModel,
+        source: ToyModel | Callable[[int], Float[Tensor, "batch inst d_in"]],
         batch_size: int = 1024,
         steps: int = 10_000,
         lr: float = 1e-3,
@@ -198,8 +199,11 @@ class AutoEncoder(nn.Module):
         dead_neuron_window: int | None = None,
         neuron_resample_scale: float = 0.2,
         resample_method: str = "advanced",
+        log_weights: bool = True,
     ) -> dict[str, Tensor]:
-        """Train on the frozen toy model's hidden activations h = W x.
+        """Train on activations: the frozen toy model's hidden layer h = W x, or, when `source` is a
+        function of the batch size, whatever it returns (a language model's MLP activations in
+        sections 3 and 4).
 
         Every `neuron_resample_window` steps (but not in the final window, which resampled latents
         would have no time to use), latents that never fired in the last `dead_neuron_window` steps
@@ -207,15 +211,11 @@ class AutoEncoder(nn.Module):
         are reset. Returns a log for plotting, one entry per `log_freq`
         steps: `steps`, `W_dec` [time, inst, d_hidden, d_in], `frac_active` [time, inst, d_hidden]
         (mean over the last log_freq steps), `resampled` [time, inst, d_hidden], `l1_loss`,
-        `l2_loss` [time, inst].
+        `l2_loss` [time, inst]. (`log_weights=False` leaves out W_dec: large for a language model's SAE.)
         """
         if resample_method not in ("simple", "advanced"):
             raise ValueError(f"resample_method must be 'simple' or 'advanced', not {resample_method!r}")
-        if model.cfg.n_hidden != self.cfg.n_input_ae or model.cfg.n_instances != self.cfg.n_instances:
-            raise ValueError(
-                f"the SAE (n_instances={self.cfg.n_instances}, n_input_ae={self.cfg.n_input_ae}) does not fit the"
-                f" toy model (n_instances={model.cfg.n_instances}, n_hidden={model.cfg.n_hidden})"
-            )
+        sample = toy_model_hidden(source, self.cfg) if isinstance(source, ToyModel) else source
         dead_neuron_window = dead_neuron_window or neuron_resample_window
         resample = self.resample_neurons_simple if resample_method == "simple" else self.resample_neurons_advanced
         optimizer = torch.optim.Adam(self.parameters(), lr=lr)
@@ -227,12 +227,10 @@ class AutoEncoder(nn.Module):
         bar = progress_bar(range(steps), desc=f"Training SAE ({resample_method} resampling)"
                            if neuron_resample_window else "Training SAE")
         for step in bar:
-            with torch.no_grad():  # the toy model is frozen: we only read its hidden layer
-                features = model.generate_batch(batch_size)
-                h = einops.einsum(features, model.W, "batch inst feat, inst hidden feat -> batch inst hidden")
-            if step == 0 and not torch.isfinite(h).all():
-                raise ValueError("the toy model's hidden activations contain NaN or inf: retrain the toy model"
-                                 " (its own training probably diverged) before training an SAE on it")
+            with torch.no_grad():  # the model is frozen: we only read its activations
+                h = sample(batch_size)
+            if step == 0:
+                check_activations(h, self.cfg, batch_size)
             l1_loss, l2_loss, loss, acts, _ = self.forward(h)
             optimizer_step(optimizer, loss, step, lr)
             frac_active_history.append((acts.detach() > 0).float().mean(0).cpu())
@@ -248,7 +246,8 @@ class AutoEncoder(nn.Module):
             if step % log_freq == 0 or step + 1 == steps:
                 recent = torch.stack(list(frac_active_history)[-log_freq:]).mean(0)
                 log["steps"].append(step)
-                log["W_dec"].append(self.normalize_and_return_W_dec().detach().cpu().clone())
+                if log_weights:
+                    log["W_dec"].append(self.normalize_and_return_W_dec().detach().cpu().clone())
                 log["frac_active"].append(recent)
                 log["resampled"].append(resampled_since_log.clone())
                 log["l1_loss"].append(l1_loss.detach().mean(0).cpu())
@@ -256,7 +255,36 @@ class AutoEncoder(nn.Module):
                 resampled_since_log.zero_()
                 bar.set_postfix(l1=f"{log['l1_loss'][-1].mean():.3f}", l2=f"{log['l2_loss'][-1].mean():.4f}",
                                 dead=f"{(recent == 0).float().mean():.0%}")
-        return {k: (torch.tensor(v) if k == "steps" else torch.stack(v)) for k, v in log.items()}
+        return {k: (torch.tensor(v) if k == "steps" else torch.stack(v)) for k, v in log.items() if v}
+
+
+def toy_model_hidden(model: ToyModel, cfg: AutoEncoderConfig) -> Callable[[int], Float[Tensor, "batch inst hidden"]]:
+    """A sampler of the toy model's hidden activations h = W x, for fresh random feature vectors x."""
+    if model.cfg.n_hidden != cfg.n_input_ae or model.cfg.n_instances != cfg.n_instances:
+        raise ValueError(
+            f"the SAE (n_instances={cfg.n_instances}, n_input_ae={cfg.n_input_ae}) does not fit the"
+            f" toy model (n_instances={model.cfg.n_instances}, n_hidden={model.cfg.n_hidden})"
+        )
+
+    def sample(batch_size: int) -> Float[Tensor, "batch inst hidden"]:
+        features = model.generate_batch(batch_size)
+        h = einops.einsum(features, model.W, "batch inst feat, inst hidden feat -> batch inst hidden")
+        if not torch.isfinite(h).all():
+            raise ValueError("the toy model's hidden activations contain NaN or inf: retrain the toy model"
+                             " (its own training probably diverged) before training an SAE on it")
+        return h
+
+    return sample
+
+
+def check_activations(h: Tensor, cfg: AutoEncoderConfig, batch_size: int) -> None:
+    """Stop before training on activations of the wrong shape, or on NaN."""
+    expected = (batch_size, cfg.n_instances, cfg.n_input_ae)
+    if not isinstance(h, Tensor) or tuple(h.shape) != expected:
+        got = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
+        raise ValueError(f"the activations should be [batch, n_instances, n_input_ae] = {expected}, not {got}")
+    if not torch.isfinite(h).all():
+        raise ValueError("the activations contain NaN or inf: check the model they come from before training an SAE")
 
 
 def reset_adam_state(optimizer: torch.optim.Adam, sae: "AutoEncoder", resampled: Bool[Tensor, "inst d_hidden"]) -> None:

@@ -13,6 +13,7 @@ from utils import build
 
 NOTEBOOK = build.NOTEBOOKS / "1_toy_bottleneck.py"
 SAE_NOTEBOOK = build.NOTEBOOKS / "2_sae_training.py"
+LLM_NOTEBOOK = build.NOTEBOOKS / "3_llm_sae.py"
 
 
 def _method_body(method) -> str:
@@ -46,8 +47,8 @@ def swap_line(old: str, new: str):
     return edit
 
 
-def sae_notebook(solution: bool) -> nbformat.NotebookNode:
-    exercise, full = build.exercise_and_solution(SAE_NOTEBOOK)
+def sae_notebook(solution: bool, path: Path = SAE_NOTEBOOK) -> nbformat.NotebookNode:
+    exercise, full = build.exercise_and_solution(path)
     return full if solution else exercise
 
 
@@ -93,7 +94,20 @@ CLASS = {
         "class ToyModel(", "class MyToyModel(")), ["error"] * 3),
     "sae_complete": (lambda: sae_notebook(solution=True), ["passed"] * 5),
     "sae_untouched": (lambda: sae_notebook(solution=False), ["not implemented"] * 5),
+    "llm_complete": (lambda: sae_notebook(solution=True, path=LLM_NOTEBOOK), ["passed"] * 6),
+    "llm_untouched": (lambda: sae_notebook(solution=False, path=LLM_NOTEBOOK), ["not implemented"] * 6),
+    "llm_mean_activation": (lambda: _llm_edit("    return (acts > 0).float().mean(0)", "    return acts.mean(0)"),
+                            ["passed", "failed", "passed", "passed", "passed", "passed"]),
 }
+
+
+def _llm_edit(old: str, new: str) -> nbformat.NotebookNode:
+    """Section 3's completed notebook with one exercise's line changed, as a learner would."""
+    nb = copy.deepcopy(sae_notebook(solution=True, path=LLM_NOTEBOOK))
+    cell = next(c for c in nb.cells if old in c.source)
+    cell.source = cell.source.replace(old, new)
+    return nb
+
 
 
 def write_class(folder: Path, names=None, as_py=()) -> dict[Path, object]:
@@ -107,7 +121,8 @@ def write_class(folder: Path, names=None, as_py=()) -> dict[Path, object]:
             path = folder / f"{name}.py"
             path.write_text(jupytext.writes(nb, fmt="py:percent"))
         else:  # section 2 notebooks keep their section's name prefix, as learners' copies would
-            path = folder / (f"2_{name}.ipynb" if name.startswith("sae") else f"{name}.ipynb")
+            prefix = "2_" if name.startswith("sae") else "3_" if name.startswith("llm") else ""
+            path = folder / f"{prefix}{name}.ipynb"
             nbformat.write(nb, path)
         expected[path] = statuses
     return expected

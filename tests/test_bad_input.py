@@ -51,7 +51,10 @@ MISBEHAVIOURS = {
 
 
 def _broken(section, exercise, behaviour):
-    """The reference class with one exercise method replaced by a misbehaving one."""
+    """The reference class with one exercise method replaced by a misbehaving one (or, for an
+    exercise that is a function, the misbehaving function itself)."""
+    if "." not in exercise:
+        return behaviour
     cls_name, method = exercise.split(".")
     reference = getattr(section.reference, cls_name)
     return type(f"Broken{cls_name}", (reference,), {method: behaviour})

@@ -6,6 +6,8 @@ from utils.plotting import (
     plot_feature_norms,
     plot_features_in_2d,
     plot_firing_fractions,
+    plot_firing_frequency_histogram,
+    plot_histograms,
     plot_WtW,
     use_offline_renderer,
 )
@@ -15,4 +17,5 @@ from utils.seed import set_seed
 __all__ = [
     "get_device", "progress_bar", "set_seed", "use_offline_renderer", "plot_features_in_2d", "plot_WtW",
     "plot_feature_norms", "plot_dimensions_per_feature", "plot_firing_fractions",
+    "plot_firing_frequency_histogram", "plot_histograms",
 ]

@@ -93,6 +93,9 @@ def quiet_transformer_lens():
     """TransformerLens 3.9 warns that HookedTransformer will move to TransformerBridge in 4.0:
     true, but not something a learner can act on, so the course silences that one warning."""
     warnings.filterwarnings("ignore", message="HookedTransformer is deprecated")
+    # tqdm.auto (imported by transformers) warns in Jupyter when ipywidgets is missing; the course's
+    # progress bars are plain text on purpose (utils/progress.py), so this warning is noise.
+    warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 def load_tokenizer(directory: Path = BUNDLED_DIR):

@@ -223,3 +223,37 @@ def plot_firing_fractions(log: dict, title: str | None = None, n_rows: int | Non
     fig.update_layout(title=title, height=300 * n_rows + 80, width=max(250 * n_cols, 500),
                       margin=dict(l=40, r=20, t=80, b=40))
     return fig
+
+
+def plot_histograms(values: dict[str, Tensor], title: str, xaxis_title: str, bins: int = 60,
+                    value_range: tuple[float, float] | None = None, yaxis_title: str = "fraction of latents",
+                    note: str | None = None) -> go.Figure:
+    """Overlaid histograms, one per named set of values, each normalised to fractions (bars sum to 1).
+
+    The bins are counted here and only the counts are plotted: a figure stays small however many
+    values there are (nbval compares figures exactly, and notebooks stay light)."""
+    arrays = {name: v.detach().float().cpu().flatten() for name, v in values.items()}
+    lo, hi = value_range or (min(a.min().item() for a in arrays.values()), max(a.max().item() for a in arrays.values()))
+    edges = torch.linspace(lo, hi, bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure()
+    for name, a in arrays.items():
+        counts = torch.histc(a.clamp(lo, hi), bins=bins, min=lo, max=hi) / max(len(a), 1)
+        fig.add_trace(go.Bar(x=_rounded(centres), y=_rounded(counts), name=name, opacity=0.6))
+    fig.update_layout(barmode="overlay", bargap=0, title=title, xaxis_title=xaxis_title, yaxis_title=yaxis_title,
+                      height=380, width=720, margin=dict(l=60, r=20, t=70, b=50))
+    if note:
+        fig.add_annotation(text=note, xref="paper", yref="paper", x=0.01, y=0.98, showarrow=False, align="left")
+    return fig
+
+
+def plot_firing_frequency_histogram(frequency: Float[Tensor, "inst latent"], names: list[str] | None = None,
+                                    floor: float = -6.0) -> go.Figure:
+    """The "frequency of frequencies": how many latents (y, as a fraction) fire how often (x, log10 of
+    the fraction of tokens). Latents that never fired cannot be placed on a log axis; they are
+    counted in the note instead."""
+    names = names or [f"SAE {chr(ord('A') + i)}" for i in range(frequency.shape[0])]
+    log_freq = {name: torch.log10(f[f > 0]) for name, f in zip(names, frequency, strict=True)}
+    dead = ", ".join(f"{name}: {int((f == 0).sum())}" for name, f in zip(names, frequency, strict=True))
+    return plot_histograms(log_freq, "How often each latent fires", "log10(fraction of tokens on which it fires)",
+                           value_range=(floor, 0.0), note=f"never fired (not shown): {dead}")

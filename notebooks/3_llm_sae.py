@@ -1,0 +1,474 @@
+# %% [markdown]
+# # 3. An SAE on a language model's MLP
+#
+# *About 60–90 minutes. Prerequisites: section 2.*
+#
+# In section 2 we knew the toy model's features, so we could check that the SAE found them. A
+# language model gives no such answer key. This section is about how we judge an SAE anyway, with the
+# measures papers and tools (SAELens, Neuronpedia) report, and what each one means.
+#
+# **The model.** A 1-layer transformer with a GELU MLP (`d_model` 256, `d_mlp` 512, vocabulary of 4096
+# byte-level BPE tokens), trained by this workbook's `scripts/train_model.py` on the Python standard
+# library's own source: code, docstrings and comments. It is a TransformerLens `HookedTransformer`, so
+# everything here works on other models. `checkpoints/bundled/MODEL_CARD.md` says how it was made.
+#
+# **The SAEs.** Two SAEs, **A** and **B**, trained by section 2's `AutoEncoder.optimize` (with
+# Anthropic's resampling) on the MLP's output activations `blocks.0.mlp.hook_post`, with 8 latents
+# per neuron (4096). They saw the same activations and differ only in their random seed. Like
+# section 2's instances, they are stored as *one* `AutoEncoder` with `n_instances=2`.
+#
+# **Online instead?** `MODEL_NAME = "gelu-1l"` below loads TransformerLens's `gelu-1l` and Neel
+# Nanda's two published SAEs (runs 1 and 2), the original course's setup; it downloads about 500 MB
+# and needs a network. Everything else in the notebook is the same.
+#
+# **What you will build:** caching the MLP activations, firing frequencies, a comparison of the two
+# SAEs, the reconstruction loss, the substitution (cross-entropy) loss, and the summary metrics.
+
+# %% tags=["setup"] reference="bootstrap"
+# Make this notebook work wherever it is opened. Inside the workbook's folder this only makes the
+# folder importable. In a fresh Colab runtime it first fetches the workbook and the packages Colab
+# lacks (once; Colab's own torch is kept).
+import subprocess
+import sys
+from pathlib import Path
+
+WORKBOOK_GIT_URL = ""  # instructors: your copy's git URL, for Colab (see README, "Teaching with it")
+
+
+def find_workbook() -> Path | None:
+    for folder in [Path.cwd(), *Path.cwd().parents, Path("/content/workbook")]:
+        if (folder / "utils" / "build.py").exists():
+            return folder
+    return None
+
+
+WORKBOOK = find_workbook()
+if WORKBOOK is None and "google.colab" in sys.modules and WORKBOOK_GIT_URL:
+    subprocess.run(["git", "clone", "--quiet", "--depth=1", WORKBOOK_GIT_URL, "/content/workbook"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-r",
+                    "/content/workbook/utils/requirements-colab.txt"], check=True)
+    WORKBOOK = find_workbook()
+if WORKBOOK is None:
+    raise RuntimeError("Cannot find the workbook's folder (the one with utils/, solutions/ and tests/): open this"
+                       " notebook from inside it, or in Colab set WORKBOOK_GIT_URL above to the course's repository.")
+if str(WORKBOOK) not in sys.path:
+    sys.path.insert(0, str(WORKBOOK))
+
+# %% tags=["setup"]
+import einops
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+from torch.nn import functional as F
+
+import utils
+from solutions.llm_sae import MLP_HOOK, batched_mean, loss_recovered, mean_squared_activation, stop_layer
+from tests.checks.llm_sae import (
+    check_get_feature_probability,
+    check_get_mlp_activations,
+    check_get_reconstruction_loss,
+    check_get_substitution_loss,
+    check_get_summary_metrics,
+    check_max_cosine_similarity,
+)
+from utils.loading import load_autoencoder, load_model, load_tokens
+
+utils.use_offline_renderer()
+utils.set_seed(0)
+
+MODEL_NAME = "bundled"  # or "gelu-1l" (online)
+model = load_model(MODEL_NAME)
+autoencoder = load_autoencoder(MODEL_NAME)
+model.requires_grad_(False)  # nothing in this section trains: no gradients, no memory spent on them
+autoencoder.requires_grad_(False)
+print(f"model: {model.cfg.n_layers} layer, d_model {model.cfg.d_model}, d_mlp {model.cfg.d_mlp},"
+      f" vocabulary {model.cfg.d_vocab}")
+print(f"SAEs: {autoencoder.cfg.n_instances} instances, {autoencoder.cfg.n_input_ae} -> {autoencoder.cfg.n_hidden_ae}")
+
+# %% [markdown]
+# The tokens: 512 sequences of 128 tokens (65,536 tokens) from standard-library files that neither
+# the model nor the SAEs trained on (`split="test"`). Every sequence starts with the BOS token
+# `<|endoftext|>`. Here is the start of one, token by token:
+
+# %% tags=["setup"]
+tokens = load_tokens(65_536, seq_len=128, split="test", tokenizer=model.tokenizer)
+print(tuple(tokens.shape))
+print(model.to_str_tokens(tokens[0, :24]))
+
+
+# %% [markdown]
+# ## Exercise 1: caching the MLP's activations
+#
+# The SAEs read `blocks.0.mlp.hook_post`: the MLP's hidden layer after the GELU, one 512-vector per
+# token. `model.run_with_cache(tokens)` would store every activation of the model; we need one.
+#
+# * `names_filter=hook_name` keeps only that one (a name, a list of names, or a function of a name).
+# * `stop_at_layer=1` stops after block 0. In a 1-layer model that skips the unembedding, a
+#   `[d_model, d_vocab]` matrix product for every token: the most expensive step, and useless here.
+#   (`stop_layer(hook_name)`, imported above, works out the right value for any `blocks.{i}.` hook.)
+#
+# Then lay the activations out for the SAE: `[batch, seq, d_mlp]` becomes `[batch*seq, n_instances,
+# d_mlp]`, the *same* vector repeated for each instance (`einops.repeat`), since both SAEs read
+# the same activations. Flatten in the order `(batch seq)`, so that row `b * seq + s` is token
+# `(b, s)`: later exercises put reconstructions back into the model, and need the same order.
+#
+# Write it for any `hook_name` (section 4 trains an SAE on another hook point).
+
+# %% tags=["exercise"] reference="llm_sae:get_mlp_activations"
+@torch.no_grad()
+def get_mlp_activations(
+    tokens: Int[Tensor, "batch seq"], model, n_instances: int, hook_name: str = MLP_HOOK
+) -> Float[Tensor, "batch_seq inst d_mlp"]:
+    """The model's activations at `hook_name` for every token, laid out for an SAE with n_instances.
+
+    Run the model with `model.run_with_cache`, keeping only `hook_name` (names_filter) and stopping
+    after the block that computes it (stop_at_layer: the unembedding is the most expensive part of a
+    1-layer model, and its output is not needed). Flatten (batch, seq) into one axis and repeat the
+    activations once per instance: [batch * seq, n_instances, d_mlp].
+    """
+    raise NotImplementedError("get_mlp_activations: not implemented yet")
+
+
+# %% tags=["check"]
+check_get_mlp_activations(get_mlp_activations)
+
+
+# %% [markdown]
+# The 512 numbers for one token are *neurons*. Could we not read them directly? Section 4 looks at
+# that: most neurons respond to many unrelated things, which is what superposition predicts.
+
+# %% [markdown]
+# ## Exercise 2: how often does each latent fire?
+#
+# `get_feature_probability(tokens, model, autoencoder)` returns, for each SAE and each latent, the
+# fraction of tokens on which the latent is active (activation > 0): shape `[n_instances,
+# n_hidden_ae]`. Use your `get_mlp_activations`, run the SAE (`autoencoder(h)` returns `l1_loss,
+# l2_loss, loss, acts, h_reconstructed`), and average `acts > 0` over tokens.
+#
+# **It is a frequency, not the mean activation.** A latent that fires on 1% of tokens has
+# probability 0.01 whether it fires at 0.1 or at 10 when it does.
+
+# %% tags=["exercise"] reference="llm_sae:get_feature_probability"
+@torch.no_grad()
+def get_feature_probability(
+    tokens: Int[Tensor, "batch seq"], model, autoencoder
+) -> Float[Tensor, "inst n_hidden_ae"]:
+    """For each SAE and latent, the fraction of tokens (batch, position) on which the latent fires.
+
+    "Fires" means its activation is > 0. This is a frequency, not the latent's mean activation: a
+    latent that fires on 1% of tokens has probability 0.01 however strongly it fires.
+    """
+    raise NotImplementedError("get_feature_probability: not implemented yet")
+
+
+# %% tags=["check"]
+check_get_feature_probability(get_feature_probability)
+
+# %% [markdown]
+# For many tokens the latents would not fit in memory at once (`[65536, 2, 4096]` floats are 2 GB),
+# so we call the exercise on batches of 32 sequences with `batched_mean` (given) and average.
+
+# %% tags=["experiment"]
+frequency = batched_mean(get_feature_probability, tokens, model, autoencoder)
+utils.plot_firing_frequency_histogram(frequency).show()
+
+
+# %% [markdown]
+# **How to read this plot.** It is a histogram *of frequencies*: each latent is one count, placed on
+# the x-axis by log10 of how often it fires; the y-axis is the fraction of the SAE's latents in that
+# bin. So a bar at x = -2 with height 0.1 says "a tenth of the latents fire on about 1% of tokens".
+# (It is not a histogram of activations, nor of tokens.)
+#
+# **What ours show.** Almost every latent of both SAEs sits in one cluster, firing on roughly 3% to 10%
+# of tokens, with a thin tail of a few dozen rarer latents and almost no dead ones. That is a *dense*
+# dictionary (exercise 6 says why). SAEs trained with a stronger L1 penalty, as in Anthropic's *Towards
+# Monosemanticity*, often show **two** clusters: the main one, and a separate cluster of *ultra-rare*
+# latents, firing on fewer than one token in 100,000. Anthropic found that the latents of that cluster
+# share almost one direction and explain almost nothing: a failure of training (latents that died and
+# half-revived), not features of the model. That is why we look at this plot, and why dead latents
+# are resampled. Ours have no such cluster: no latent stayed silent for a whole resampling window,
+# so resampling never had to act.
+#
+# A latent is **dead** if it never fires (it is not on the log axis: the note counts them), and
+# **dense** if it fires on a large share of tokens (we say more than 10%): a dense latent explains
+# little about any one token. Exercise 6 counts both.
+
+# %% [markdown]
+# ## Exercise 3: do two SAEs find the same features?
+#
+# There is no answer key for a language model. One indirect test: train two SAEs that differ only in
+# their seed and see whether they learn the same directions. A direction both find from different
+# starting points is more likely to be a property of the model than an accident of training.
+#
+# `max_cosine_similarity(directions_A, directions_B)` takes two sets of directions, one per row
+# (`[n_hidden, d]` and `[n_hidden_B, d]`) and returns, for each row of A, its highest cosine
+# similarity with any row of B: `[n_hidden]`. Normalise the rows of both, take all the dot products
+# (a `[n_hidden, n_hidden_B]` matrix), and keep the maximum for each row of A. A latent whose best
+# match is opposite (cosine -1) has *no* match: do not take absolute values.
+
+# %% tags=["exercise"] reference="llm_sae:max_cosine_similarity"
+def max_cosine_similarity(
+    directions_A: Float[Tensor, "n_hidden d"], directions_B: Float[Tensor, "n_hidden_B d"], chunk: int = 1024
+) -> Float[Tensor, " n_hidden"]:
+    """For each direction of A (a row), its highest cosine similarity with any direction of B.
+
+    Normalise both sets of rows, take all dot products (A's rows against B's), and keep the maximum
+    over B. (Computed in chunks of A's rows, so memory stays small for large dictionaries.)
+    """
+    raise NotImplementedError("max_cosine_similarity: not implemented yet")
+
+
+# %% tags=["check"]
+check_max_cosine_similarity(max_cosine_similarity)
+
+# %% [markdown]
+# The decoder's rows (`W_dec[i]`, `[n_hidden_ae, d_mlp]`) are each latent's direction in activation
+# space; the encoder's columns (`W_enc[i]`, transposed) are what each latent looks for. We compare
+# both, leaving out the dead latents of each SAE (their directions mean nothing).
+
+# %% tags=["experiment"]
+live_A, live_B = frequency[0] > 0, frequency[1] > 0
+W_dec, W_enc = autoencoder.W_dec, autoencoder.W_enc  # [inst, n_hidden_ae, d_mlp], [inst, d_mlp, n_hidden_ae]
+decoder_match = max_cosine_similarity(W_dec[0][live_A], W_dec[1][live_B])
+encoder_match = max_cosine_similarity(W_enc[0].T[live_A], W_enc[1].T[live_B])
+utils.plot_histograms({"decoder directions": decoder_match, "encoder directions": encoder_match},
+                      "Each latent of SAE A: its best match among SAE B's latents", "highest cosine similarity",
+                      value_range=(0.0, 1.0), yaxis_title="fraction of A's live latents").show()
+for threshold in (0.9, 0.7, 0.5):
+    print(f"A's live latents with a match in B above {threshold}: decoder {(decoder_match > threshold).float().mean():.0%},"
+          f" encoder {(encoder_match > threshold).float().mean():.0%}")
+# Does agreement depend on how often a latent fires?
+log_freq_A = torch.log10(frequency[0][live_A])
+for lo, hi in [(-7.0, -2.0), (-2.0, -1.5), (-1.5, -1.0), (-1.0, 0.0)]:
+    band = (log_freq_A >= lo) & (log_freq_A < hi)
+    print(f"A's latents firing on 10^{lo:g} to 10^{hi:g} of tokens ({int(band.sum())} latents):"
+          f" {(decoder_match[band] > 0.7).float().mean():.0%} have a twin in B (decoder cosine > 0.7)")
+
+
+# %% [markdown]
+# **What this says.** Only a minority of A's latents have a close twin in B. But agreement depends
+# strongly on how often a latent fires. Most latents firing on 1% to 3% of tokens were found by both
+# SAEs; so were most of the hundred or so densest ones (more than 10% of tokens), which may carry
+# what many tokens share. The bulk, firing on 3% to 10% of tokens, mostly were not: that part of each
+# dictionary, which mops up the rest of the reconstruction, is carved up differently by each seed. (The
+# few dozen rarest latents mostly lack twins too: perhaps too rare to settle in 8 million tokens.)
+# A direction found twice from different random starts is better evidence of a real feature of the
+# model; one found once may still be real, but needs the evidence of section 4 (what makes it fire,
+# what it does). Encoders agree less than decoders: an encoder column must also avoid firing on
+# *other* latents' directions, and which those are depends on the rest of the dictionary.
+
+# %% [markdown]
+# ## Exercise 4: the reconstruction loss
+#
+# `get_reconstruction_loss(tokens, model, autoencoder)` returns two `[n_instances]` tensors:
+#
+# * `reconstruction_loss`: the squared error `(h' - h)²`, averaged over the 512 neurons (this is the
+#   SAE's own `l2_loss`) and then over tokens.
+# * `cosine_similarity`: between each token's activation vector `h` and its reconstruction `h'`,
+#   averaged over tokens.
+#
+# **Why squared, and why averaged?** Squaring makes every error count whatever its sign, and weighs
+# large errors most (it is what the SAE was trained to minimise). Averaging over neurons and tokens
+# gives a number that does not grow with the width of the layer or the number of tokens. On its own,
+# though, the number means nothing: it is in the activations' units squared. Compare it with the
+# activations' own **mean square**, the loss of an SAE that always outputs zero.
+
+# %% tags=["exercise"] reference="llm_sae:get_reconstruction_loss"
+@torch.no_grad()
+def get_reconstruction_loss(
+    tokens: Int[Tensor, "batch seq"], model, autoencoder
+) -> tuple[Float[Tensor, " inst"], Float[Tensor, " inst"]]:
+    """How well each SAE reconstructs the MLP activations of `tokens`.
+
+    returns (reconstruction_loss, cosine_similarity), each [n_instances]:
+    reconstruction_loss: the squared error per MLP neuron (mean over d_mlp), averaged over tokens:
+        the SAE's own l2_loss, in the same units as the activations' mean square.
+    cosine_similarity: between each token's activation vector and its reconstruction, averaged.
+    """
+    raise NotImplementedError("get_reconstruction_loss: not implemented yet")
+
+
+# %% tags=["check"]
+check_get_reconstruction_loss(get_reconstruction_loss)
+
+# %% tags=["experiment"]
+reconstruction_loss, cosine_similarity = batched_mean(get_reconstruction_loss, tokens, model, autoencoder)
+mean_square = batched_mean(mean_squared_activation, tokens, model, autoencoder)
+print(f"mean square of the activations: {mean_square:.4f}")
+for i, name in enumerate("AB"):
+    print(f"SAE {name}: reconstruction loss {reconstruction_loss[i]:.4f}"
+          f" ({reconstruction_loss[i] / mean_square:.1%} of the mean square),"
+          f" cosine similarity {cosine_similarity[i]:.3f}")
+
+
+# %% [markdown]
+# The error is about a tenth of the activations' mean square, and each reconstruction points almost
+# the same way as its activation (cosine ≈ 0.95). Good, not perfect: exercise 5 asks whether the
+# missing tenth matters to the model.
+#
+# **Why does the SAE subtract `b_dec` before encoding?** MLP activations are not centred: after the
+# GELU most are slightly negative or positive, and their mean is far from zero. Subtracting `b_dec` lets
+# the latents describe how a token *differs* from the typical activation, instead of each spending
+# part of its budget on the common offset; adding it back after decoding restores it. Training should
+# therefore push `b_dec` towards the activations' mean. Does it?
+
+# %% tags=["experiment"]
+h_mean = batched_mean(lambda t, m, a: get_mlp_activations(t, m, 1)[:, 0].mean(0), tokens, model, autoencoder)
+for i, name in enumerate("AB"):
+    b_dec = autoencoder.b_dec[i]
+    print(f"SAE {name}: |b_dec| = {b_dec.norm():.3f}, |mean activation| = {h_mean.norm():.3f},"
+          f" cosine {F.cosine_similarity(b_dec, h_mean, dim=0):.3f}, |b_dec - mean| = {(b_dec - h_mean).norm():.3f}")
+
+# %% [markdown]
+# **Not here.** `b_dec` has a cosine of only about 0.4 with the mean, and is further from it than the
+# origin is. Nothing in the loss pulls `b_dec` to the mean by itself: the common part of the
+# activations can be carried by the encoder biases and by the hundred or so *dense* latents that fire
+# on more than 10% of tokens (exercise 6), and the weak L1 penalty does not mind which. So trainers do
+# not leave it to chance: they *initialise* `b_dec` at the data's mean or geometric median (SAELens's
+# `b_dec_init_method`). Ours started at zero, as section 2's code does. (In section 2 the question did
+# not arise: the toy model's activations are centred on the origin.)
+
+# %% [markdown]
+# ## Exercise 5: the substitution loss
+#
+# A small reconstruction error could still matter to the model, if it lies in directions the model
+# reads. The test that counts: put the reconstruction *into* the model instead of the real
+# activations and see how much worse it predicts the next token.
+#
+# `get_substitution_loss(tokens, model, autoencoder)` returns `(loss_clean, loss_reconstructed,
+# loss_zero_ablation)`: the model's mean next-token cross-entropy as it is (a scalar); with
+# `blocks.0.mlp.hook_post` replaced at every position by each SAE's reconstruction (`[n_instances]`);
+# and with it replaced by zeros (a scalar).
+#
+# * `model(tokens, return_type="loss")` is the mean cross-entropy over all predicted tokens.
+# * `model.run_with_hooks(tokens, return_type="loss", fwd_hooks=[(MLP_HOOK, hook_fn)])` calls
+#   `hook_fn(activations, hook)` and uses what it returns instead. It removes the hook afterwards
+#   (a hook added with `model.add_hook` stays until `model.reset_hooks()`).
+# * Reshape each instance's reconstruction back to `[batch, seq, d_mlp]` with the same `(batch seq)`
+#   order as in exercise 1, and call `.contiguous()` on it: TransformerLens reshapes the hook's
+#   output with `.view`, which fails on a tensor einops has only re-indexed.
+#
+# The **fraction of loss recovered** compares the two: `(zero - reconstructed) / (zero - clean)`.
+# 1 means substituting the SAE costs nothing; 0 means it is as bad as having no MLP at all.
+
+# %% tags=["exercise"] reference="llm_sae:get_substitution_loss"
+@torch.no_grad()
+def get_substitution_loss(
+    tokens: Int[Tensor, "batch seq"], model, autoencoder
+) -> tuple[Float[Tensor, ""], Float[Tensor, " inst"], Float[Tensor, ""]]:
+    """Next-token cross-entropy (mean over every predicted token) in three versions:
+
+    loss_clean: the model as it is.
+    loss_reconstructed [n_instances]: with the MLP's activations (`blocks.0.mlp.hook_post`)
+        replaced at every position by each SAE's reconstruction, one SAE at a time.
+    loss_zero_ablation: with those activations set to zero at every position.
+    """
+    raise NotImplementedError("get_substitution_loss: not implemented yet")
+
+
+# %% tags=["check"]
+check_get_substitution_loss(get_substitution_loss)
+
+# %% tags=["experiment"]
+loss_clean, loss_reconstructed, loss_zero_ablation = batched_mean(get_substitution_loss, tokens, model, autoencoder)
+recovered = loss_recovered(loss_clean, loss_reconstructed, loss_zero_ablation)
+print(f"clean loss {loss_clean:.4f}, zero-ablated MLP {loss_zero_ablation:.4f}")
+for i, name in enumerate("AB"):
+    print(f"SAE {name}: loss with the reconstruction {loss_reconstructed[i]:.4f}, fraction recovered {recovered[i]:.1%}")
+
+
+# %% [markdown]
+# Substituting either SAE raises the loss by about 0.06 nats, where removing the MLP raises it by
+# about 1.7: some 96% of what the MLP contributes survives the trip through the SAE. The tenth of the
+# activations that the SAE misses costs little, but not nothing. Which tokens pay for it is
+# "going further" question 1. (Zero-ablation is a harsh baseline: replacing the MLP's output by its
+# *mean* instead would give a smaller denominator, and a lower fraction.)
+
+# %% [markdown]
+# ## Exercise 6: the summary metrics
+#
+# `get_summary_metrics(tokens, model, autoencoder, dense_threshold=0.1)` returns a dict of
+# `[n_instances]` tensors, with the names SAELens uses for them:
+#
+# * `"l0"`: how many latents fire on a token, on average (the sparsity the L1 penalty buys).
+# * `"explained_variance"`: `1 - Σ(h - h')² / Σ(h - mean(h))²`, summed over tokens and neurons: the
+#   fraction of the activations' variance around their mean that the SAE reconstructs. Unlike the
+#   mean square of exercise 4, this does not credit the SAE for the part `b_dec` gets for free.
+# * `"dead_fraction"`: latents that fire on none of the tokens.
+# * `"dense_fraction"`: latents that fire on more than `dense_threshold` of them.
+
+# %% tags=["exercise"] reference="llm_sae:get_summary_metrics"
+@torch.no_grad()
+def get_summary_metrics(tokens: Int[Tensor, "batch seq"], model, autoencoder, dense_threshold: float = 0.1
+                        ) -> dict[str, Float[Tensor, " inst"]]:
+    """The numbers SAE papers and SAELens report, per SAE:
+
+    l0: how many latents fire on a token, on average.
+    explained_variance: 1 - (total squared error) / (total squared deviation of the activations from
+        their mean over tokens): the fraction of the activations' variance the SAE reconstructs.
+    dead_fraction: latents that fire on none of these tokens.
+    dense_fraction: latents that fire on more than `dense_threshold` of them.
+    """
+    raise NotImplementedError("get_summary_metrics: not implemented yet")
+
+
+# %% tags=["check"]
+check_get_summary_metrics(get_summary_metrics)
+
+# %% tags=["experiment"]
+metrics = batched_mean(get_summary_metrics, tokens, model, autoencoder)
+dead = (frequency == 0).float().mean(-1)
+dense = (frequency > 0.1).float().mean(-1)
+for i, name in enumerate("AB"):
+    print(f"SAE {name}: L0 {metrics['l0'][i]:.1f}, explained variance {metrics['explained_variance'][i]:.1%},"
+          f" dead {dead[i]:.1%}, dense {dense[i]:.1%}")
+
+# %% [markdown]
+# (Dead and dense are counted on all 65,536 tokens at once, from `frequency`: averaged over batches
+# they would count a latent as dead if it was silent in each batch alone.)
+#
+# **L0 ≈ 218**: a token activates about 5% of the dictionary. That is much denser than the SAEs in
+# papers, which often have L0 between 10 and 100. The bundled SAEs' L1 coefficient was chosen so that
+# an hour of CPU training reached high fidelity (96% of the loss recovered, 89% of the variance
+# explained), and sparsity paid for it. A stronger penalty gives sparser latents, usually easier to
+# interpret, and a worse reconstruction. That trade-off is the main dial of SAE training, and papers
+# compare SAEs by plotting one against the other (L0 against loss recovered). Explained variance is a
+# little below 1 minus exercise 4's share (10.3% of the mean square) because it measures the error
+# against the variance *around the mean*, which is smaller than the mean square.
+
+# %% [markdown]
+# ## Your numbers and the model card's
+#
+# The bundled SAEs come with a model card (`checkpoints/bundled/MODEL_CARD.md`) whose numbers were
+# measured on these same held-out tokens by the training script. Yours should agree:
+
+# %% tags=["experiment"]
+import json  # noqa: E402
+
+from utils.loading import BUNDLED_DIR  # noqa: E402
+
+if MODEL_NAME == "bundled":
+    card = json.loads((BUNDLED_DIR / "saes_config.json").read_text())["held_out"]
+    rows = [("loss recovered", recovered, card["loss_recovered"], "{:.1%}"),
+            ("reconstruction loss", reconstruction_loss, card["reconstruction_loss"], "{:.4f}"),
+            ("L0", metrics["l0"], card["l0"], "{:.1f}"),
+            ("dead fraction", dead, card["dead_fraction"], "{:.1%}")]
+    for label, yours, theirs, fmt in rows:
+        print(f"{label:>20}: yours " + " / ".join(fmt.format(float(x)) for x in yours)
+              + ",  model card " + " / ".join(fmt.format(x) for x in theirs))
+
+# %% [markdown]
+# ## Going further
+#
+# 1. **Which tokens does the SAE reconstruct worst?** Compute the per-token substitution loss
+#    (`loss_per_token=True`) and look at the tokens where it rises most.
+# 2. **The published SAEs.** Online, set `MODEL_NAME = "gelu-1l"` and rerun: how do Neel Nanda's
+#    runs 1 and 2 compare on these measures? Do they have a cluster of ultra-rare latents?
+# 3. **More tokens.** Rare latents need many tokens to be seen at all: does the tail of rare latents
+#    change with `load_tokens(400_000, tokenizer=model.tokenizer)`?
+# 4. **Sparser SAEs.** Train a pair with a stronger L1 penalty (`python -m scripts.train_saes --l1-coeff
+#    2e-3 --out <a copy of checkpoints/bundled>`, about an hour) and compare L0, loss recovered and the
+#    agreement between seeds.
+#
+# Section 4 opens the latents up: what makes each fire, what it does to the output, and what
+# happens when it is removed.

@@ -1,0 +1,268 @@
+"""Section 3 reference: measuring SAEs trained on a language model's MLP activations.
+
+The SAEs are section 2's `AutoEncoder`, with one instance per SAE ("A" and "B"), and their input is
+the MLP's output activations `blocks.0.mlp.hook_post` at every (sequence, position): a batch of
+tokens [batch, seq] becomes [batch * seq, n_instances, d_mlp], the same vector given to each SAE.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import einops
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+MLP_HOOK = "blocks.0.mlp.hook_post"
+
+#: What learners write; the build replaces these bodies with `raise NotImplementedError`.
+EXERCISES = (
+    "get_mlp_activations",
+    "get_feature_probability",
+    "max_cosine_similarity",
+    "get_reconstruction_loss",
+    "get_substitution_loss",
+    "get_summary_metrics",
+)
+
+
+def stop_layer(hook_name: str) -> int | None:
+    """The first block whose output we do not need to read `hook_name` (None: run the whole model)."""
+    match = re.match(r"blocks\.(\d+)\.", hook_name)
+    if match:
+        return int(match.group(1)) + 1
+    return 0 if hook_name in ("hook_embed", "hook_pos_embed") else None
+
+
+@torch.no_grad()
+def get_mlp_activations(
+    tokens: Int[Tensor, "batch seq"], model, n_instances: int, hook_name: str = MLP_HOOK
+) -> Float[Tensor, "batch_seq inst d_mlp"]:
+    """The model's activations at `hook_name` for every token, laid out for an SAE with n_instances.
+
+    Run the model with `model.run_with_cache`, keeping only `hook_name` (names_filter) and stopping
+    after the block that computes it (stop_at_layer: the unembedding is the most expensive part of a
+    1-layer model, and its output is not needed). Flatten (batch, seq) into one axis and repeat the
+    activations once per instance: [batch * seq, n_instances, d_mlp].
+    """
+    _, cache = model.run_with_cache(tokens, names_filter=hook_name, stop_at_layer=stop_layer(hook_name))
+    acts = cache[hook_name]  # [batch, seq, d_mlp]
+    return einops.repeat(acts, "batch seq d_mlp -> (batch seq) inst d_mlp", inst=n_instances)
+
+
+@torch.no_grad()
+def get_feature_probability(
+    tokens: Int[Tensor, "batch seq"], model, autoencoder
+) -> Float[Tensor, "inst n_hidden_ae"]:
+    """For each SAE and latent, the fraction of tokens (batch, position) on which the latent fires.
+
+    "Fires" means its activation is > 0. This is a frequency, not the latent's mean activation: a
+    latent that fires on 1% of tokens has probability 0.01 however strongly it fires.
+    """
+    h = get_mlp_activations(tokens, model, autoencoder.cfg.n_instances)
+    _, _, _, acts, _ = autoencoder(h)  # [batch*seq, inst, n_hidden_ae]
+    return (acts > 0).float().mean(0)
+
+
+def max_cosine_similarity(
+    directions_A: Float[Tensor, "n_hidden d"], directions_B: Float[Tensor, "n_hidden_B d"], chunk: int = 1024
+) -> Float[Tensor, " n_hidden"]:
+    """For each direction of A (a row), its highest cosine similarity with any direction of B.
+
+    Normalise both sets of rows, take all dot products (A's rows against B's), and keep the maximum
+    over B. (Computed in chunks of A's rows, so memory stays small for large dictionaries.)
+    """
+    A = directions_A / directions_A.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    B = directions_B / directions_B.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    return torch.cat([(A[i : i + chunk] @ B.T).max(dim=-1).values for i in range(0, len(A), chunk)])
+
+
+@torch.no_grad()
+def get_reconstruction_loss(
+    tokens: Int[Tensor, "batch seq"], model, autoencoder
+) -> tuple[Float[Tensor, " inst"], Float[Tensor, " inst"]]:
+    """How well each SAE reconstructs the MLP activations of `tokens`.
+
+    returns (reconstruction_loss, cosine_similarity), each [n_instances]:
+    reconstruction_loss: the squared error per MLP neuron (mean over d_mlp), averaged over tokens:
+        the SAE's own l2_loss, in the same units as the activations' mean square.
+    cosine_similarity: between each token's activation vector and its reconstruction, averaged.
+    """
+    h = get_mlp_activations(tokens, model, autoencoder.cfg.n_instances)
+    _, l2_loss, _, _, h_reconstructed = autoencoder(h)
+    cosine = torch.cosine_similarity(h, h_reconstructed, dim=-1)  # [batch*seq, inst]
+    return l2_loss.mean(0), cosine.mean(0)
+
+
+@torch.no_grad()
+def get_substitution_loss(
+    tokens: Int[Tensor, "batch seq"], model, autoencoder
+) -> tuple[Float[Tensor, ""], Float[Tensor, " inst"], Float[Tensor, ""]]:
+    """Next-token cross-entropy (mean over every predicted token) in three versions:
+
+    loss_clean: the model as it is.
+    loss_reconstructed [n_instances]: with the MLP's activations (`blocks.0.mlp.hook_post`)
+        replaced at every position by each SAE's reconstruction, one SAE at a time.
+    loss_zero_ablation: with those activations set to zero at every position.
+    """
+    loss_clean, cache = model.run_with_cache(tokens, names_filter=MLP_HOOK, return_type="loss")
+    h = einops.repeat(cache[MLP_HOOK], "batch seq d_mlp -> (batch seq) inst d_mlp",
+                      inst=autoencoder.cfg.n_instances)
+    _, _, _, _, h_reconstructed = autoencoder(h)
+    # .contiguous(): TransformerLens's MLP reshapes the hook's output with .view, which needs it.
+    h_reconstructed = einops.rearrange(h_reconstructed, "(batch seq) inst d_mlp -> inst batch seq d_mlp",
+                                       batch=tokens.shape[0]).contiguous()
+
+    def loss_with(replacement: Tensor) -> Tensor:
+        hook = (MLP_HOOK, lambda activations, hook: replacement)
+        return model.run_with_hooks(tokens, return_type="loss", fwd_hooks=[hook])
+
+    loss_reconstructed = torch.stack([loss_with(h_reconstructed[i]) for i in range(autoencoder.cfg.n_instances)])
+    loss_zero_ablation = loss_with(torch.zeros_like(cache[MLP_HOOK]))
+    return loss_clean, loss_reconstructed, loss_zero_ablation
+
+
+@torch.no_grad()
+def get_summary_metrics(tokens: Int[Tensor, "batch seq"], model, autoencoder, dense_threshold: float = 0.1
+                        ) -> dict[str, Float[Tensor, " inst"]]:
+    """The numbers SAE papers and SAELens report, per SAE:
+
+    l0: how many latents fire on a token, on average.
+    explained_variance: 1 - (total squared error) / (total squared deviation of the activations from
+        their mean over tokens): the fraction of the activations' variance the SAE reconstructs.
+    dead_fraction: latents that fire on none of these tokens.
+    dense_fraction: latents that fire on more than `dense_threshold` of them.
+    """
+    h = get_mlp_activations(tokens, model, autoencoder.cfg.n_instances)
+    _, _, _, acts, h_reconstructed = autoencoder(h)
+    firing = (acts > 0).float()  # [tokens, inst, n_hidden_ae]
+    frequency = firing.mean(0)  # [inst, n_hidden_ae]
+    residual = (h - h_reconstructed).pow(2).sum(-1).sum(0)  # [inst]
+    variance = (h - h.mean(0)).pow(2).sum(-1).sum(0)  # [inst]
+    return {
+        "l0": firing.sum(-1).mean(0),
+        "explained_variance": 1 - residual / variance,
+        "dead_fraction": (frequency == 0).float().mean(-1),
+        "dense_fraction": (frequency > dense_threshold).float().mean(-1),
+    }
+
+
+def loss_recovered(loss_clean: Tensor, loss_reconstructed: Tensor, loss_zero_ablation: Tensor) -> Tensor:
+    """The fraction of the loss increase from zero-ablating the MLP that the reconstruction avoids:
+    1 when substituting the SAE costs nothing, 0 when it is as bad as having no MLP at all."""
+    return (loss_zero_ablation - loss_reconstructed) / (loss_zero_ablation - loss_clean)
+
+
+def batched_mean(fn, tokens: Int[Tensor, "batch seq"], model, autoencoder, batch_size: int = 32):
+    """Run `fn(tokens, model, autoencoder)` on batches of `batch_size` sequences and average its
+    results (tensors, or tuples or dicts of them) over the batches, weighted by their sizes.
+
+    The exercises take all their tokens at once; for many tokens the SAE's latents do not fit in
+    memory ([tokens, n_instances, n_hidden_ae] floats), so the notebook calls them through this."""
+    total, weight = None, 0
+    for start in range(0, len(tokens), batch_size):
+        batch = tokens[start : start + batch_size]
+        result = fn(batch, model, autoencoder)
+        w = len(batch)
+        if isinstance(result, dict):
+            scaled = {k: v * w for k, v in result.items()}
+            total = scaled if total is None else {k: total[k] + scaled[k] for k in total}
+        elif isinstance(result, tuple):
+            scaled = tuple(v * w for v in result)
+            total = scaled if total is None else tuple(a + b for a, b in zip(total, scaled, strict=True))
+        else:
+            total = result * w if total is None else total + result * w
+        weight += w
+    if isinstance(total, dict):
+        return {k: v / weight for k, v in total.items()}
+    if isinstance(total, tuple):
+        return tuple(v / weight for v in total)
+    return total / weight
+
+
+def summary_metrics(tokens: Int[Tensor, "batch seq"], model, autoencoder, batch_size: int = 32) -> dict:
+    """Every section-3 measurement of the SAEs on `tokens`, as plain numbers (the model card's).
+
+    Per-batch averages: exact for the losses, frequencies and L0; the explained variance is
+    averaged over batches of `batch_size` sequences (each batch measured around its own mean)."""
+    clean, reconstructed, zero = batched_mean(get_substitution_loss, tokens, model, autoencoder, batch_size)
+    recon, cosine = batched_mean(get_reconstruction_loss, tokens, model, autoencoder, batch_size)
+    metrics = batched_mean(get_summary_metrics, tokens, model, autoencoder, batch_size)
+    frequency = batched_mean(get_feature_probability, tokens, model, autoencoder, batch_size)
+    mean_sq = batched_mean(mean_squared_activation, tokens, model, autoencoder, batch_size)
+
+    def numbers(x: Tensor, digits: int = 4):
+        return round(x.item(), digits) if x.ndim == 0 else [round(v, digits) for v in x.tolist()]
+
+    return {
+        "tokens": int(tokens.numel()),
+        "loss_clean": numbers(clean),
+        "loss_zero_ablation": numbers(zero),
+        "loss_reconstructed": numbers(reconstructed),
+        "loss_recovered": numbers(loss_recovered(clean, reconstructed, zero)),
+        "reconstruction_loss": numbers(recon, 5),
+        "mean_squared_activation": numbers(mean_sq, 5),
+        "cosine_similarity": numbers(cosine),
+        "l0": numbers(metrics["l0"], 2),
+        "explained_variance": numbers(metrics["explained_variance"]),
+        "dead_fraction": numbers((frequency == 0).float().mean(-1)),
+        "dense_fraction": numbers((frequency > 0.1).float().mean(-1)),
+    }
+
+
+@torch.no_grad()
+def mean_squared_activation(tokens: Int[Tensor, "batch seq"], model, autoencoder=None) -> Float[Tensor, ""]:
+    """The activations' own mean square (per neuron, over tokens): the scale to judge the
+    reconstruction loss by. An SAE that always output zero would have exactly this loss."""
+    return get_mlp_activations(tokens, model, 1)[:, 0].pow(2).mean()
+
+
+class ActivationBuffer:
+    """Serves shuffled batches of a model's activations, refilled from token sequences as it empties.
+
+    Consecutive tokens of a sequence have similar activations; an SAE learns better from batches that
+    mix many sequences, so the buffer holds `n_batches` batches' worth at a time and shuffles them.
+    Call it with a batch size, as `AutoEncoder.optimize` does: `buffer(4096)` -> [4096, inst, d].
+    """
+
+    def __init__(self, model, rows: Int[Tensor, "n_rows seq"], n_instances: int, hook_name: str = MLP_HOOK,
+                 n_batches: int = 16, rows_per_forward: int = 64, seed: int = 0):
+        self.model, self.rows, self.n_instances, self.hook_name = model, rows, n_instances, hook_name
+        self.n_batches, self.rows_per_forward = n_batches, rows_per_forward
+        self.generator = torch.Generator().manual_seed(seed)
+        self.device = next(model.parameters()).device
+        self.row_order: Iterator[int] = iter(())
+        self.epoch = 0
+        self.store = torch.empty(0)
+        self.position = 0
+
+    def next_rows(self, n: int) -> Int[Tensor, "n seq"]:
+        picked = []
+        while len(picked) < n:
+            try:
+                picked.append(next(self.row_order))
+            except StopIteration:  # every sequence used: start another pass, in a new order
+                self.row_order = iter(torch.randperm(len(self.rows), generator=self.generator).tolist())
+                self.epoch += 1
+        return self.rows[picked]
+
+    def refill(self, batch_size: int) -> None:
+        needed = self.n_batches * batch_size
+        chunks, have = [], 0
+        while have < needed:
+            tokens = self.next_rows(self.rows_per_forward).to(self.device)
+            acts = get_mlp_activations(tokens, self.model, 1, self.hook_name)[:, 0]  # [rows*seq, d]
+            chunks.append(acts)
+            have += len(acts)
+        store = torch.cat(chunks)
+        order = torch.randperm(len(store), generator=self.generator).to(store.device)
+        self.store, self.position = store[order], 0
+
+    def __call__(self, batch_size: int) -> Float[Tensor, "batch inst d"]:
+        if self.position + batch_size > len(self.store):
+            self.refill(batch_size)
+        batch = self.store[self.position : self.position + batch_size]
+        self.position += batch_size
+        return einops.repeat(batch, "batch d -> batch inst d", inst=self.n_instances)

@@ -1,0 +1,347 @@
+"""Checks for section 3 (notebooks/3_llm_sae): measuring SAEs on a language model's MLP.
+
+Every check runs on a tiny randomly initialised HookedTransformer and SAE built here (no files, no
+network), with random biases everywhere so that a forgotten bias shows. Where an exercise calls an
+earlier one (get_feature_probability calls get_mlp_activations), the reference stands in for the
+earlier one while the check runs, so a bug in one exercise never shows up as a failure of another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import einops
+import torch
+from torch.nn import functional as F
+
+from solutions import llm_sae as ref
+from solutions.sae import AutoEncoder, AutoEncoderConfig
+from tests.checks.core import CheckFailed, call_learner, compare, exercise_check, expect_tensor
+
+HOOK = ref.MLP_HOOK
+BATCH, SEQ, D_MLP, N_HIDDEN, N_INST = 3, 6, 12, 20, 2
+
+
+@functools.cache
+def _tiny_model_state():
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    from utils.loading import quiet_transformer_lens
+
+    quiet_transformer_lens()
+    cfg = HookedTransformerConfig(n_layers=1, d_model=8, n_heads=2, d_head=4, d_mlp=D_MLP, d_vocab=17, n_ctx=SEQ,
+                                  act_fn="gelu", normalization_type="LN", seed=0, device="cpu")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        model = HookedTransformer(cfg)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.endswith(("b_in", "b_out", "b_U", "b_Q", "b_K", "b_V", "b_O")):
+                    p.copy_(0.3 * torch.randn_like(p))  # TransformerLens starts biases at zero
+    return cfg, model.state_dict()
+
+
+def tiny_model():
+    """A fresh copy each time: a learner's code that edits the model cannot affect the next check."""
+    from transformer_lens import HookedTransformer
+
+    cfg, state = _tiny_model_state()
+    model = HookedTransformer(cfg)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def tiny_sae(n_instances: int = N_INST) -> AutoEncoder:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(2)
+        sae = AutoEncoder(AutoEncoderConfig(n_instances, D_MLP, N_HIDDEN, l1_coeff=0.1), device="cpu")
+        with torch.no_grad():
+            sae.b_enc.copy_(0.2 * torch.randn_like(sae.b_enc) - 0.1)
+            sae.b_dec.copy_(0.3 * torch.randn_like(sae.b_dec))
+            sae.normalize_and_return_W_dec()
+    return sae.eval()
+
+
+def tiny_tokens(batch: int = BATCH, seq: int = SEQ) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(3)
+    return torch.randint(0, 17, (batch, seq), generator=generator)
+
+
+@contextlib.contextmanager
+def reference_helpers(fn, *names: str):
+    """While the check runs, the learner's function sees the reference's version of the helpers it
+    calls by name (its notebook's globals are put back afterwards, untouched)."""
+    namespace = getattr(fn, "__globals__", {})
+    saved = {name: namespace[name] for name in names if name in namespace}
+    try:
+        for name in names:
+            if name in namespace:
+                namespace[name] = getattr(ref, name)
+        yield
+    finally:
+        namespace.update(saved)
+
+
+def _untouched(ex: str, tokens: torch.Tensor, before: torch.Tensor, model, sae) -> None:
+    if not torch.equal(tokens, before):
+        raise CheckFailed(ex, "your function changed the tokens it was given.", "work on a copy, not in place.")
+    if model.hook_dict[HOOK].fwd_hooks or any(hp.fwd_hooks for hp in model.hook_dict.values()):
+        raise CheckFailed(ex, "a hook was left on the model afterwards.",
+                          "use model.run_with_hooks (it removes its hooks), or model.reset_hooks() at the end.")
+
+
+def _reference_acts(model, sae, tokens):
+    """Everything the mistakes are computed from: MLP activations and the SAE's pieces."""
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens)
+        post = cache[HOOK]
+        h = einops.repeat(post, "b s d -> (b s) i d", i=sae.cfg.n_instances)
+        _, l2, _, acts, h_rec = sae(h)
+    return cache, h, acts, h_rec, l2
+
+
+# ------------------------------------------------------------------------------------ activations
+
+
+@exercise_check("get_mlp_activations")
+def check_get_mlp_activations(get_mlp_activations) -> None:
+    ex = "get_mlp_activations"
+    model, tokens = tiny_model(), tiny_tokens()
+    before = tokens.clone()
+    unembed_calls = []
+    handle = model.unembed.register_forward_hook(lambda *args: unembed_calls.append(1))
+    try:
+        got = call_learner(ex, get_mlp_activations, tokens, model, N_INST)
+    finally:
+        handle.remove()
+    _untouched(ex, tokens, before, model, None)
+    expect_tensor(ex, got, "the activations", (BATCH * SEQ, N_INST, D_MLP), "batch*seq, n_instances, d_mlp")
+    cache = model.run_with_cache(tokens)[1]
+    expected = ref.get_mlp_activations(tokens, model, N_INST)
+    compare(ex, got, expected, "the activations", mistakes={
+        "that is blocks.0.mlp.hook_pre (before the GELU): use blocks.0.mlp.hook_post.":
+            einops.repeat(cache["blocks.0.mlp.hook_pre"], "b s d -> (b s) i d", i=N_INST),
+        "flatten (batch, seq) in that order: '(batch seq)', not '(seq batch)'.":
+            einops.repeat(cache[HOOK], "b s d -> (s b) i d", i=N_INST),
+    }, generic_hint="run_with_cache, take cache[hook_name] ([batch, seq, d_mlp]), flatten and repeat per instance.")
+    if unembed_calls:
+        raise CheckFailed(ex, "the whole model ran, unembedding included.",
+                          "pass stop_at_layer=1 to run_with_cache: nothing after block 0 is needed.")
+    # The hook is an argument: another hook point must work too (section 4 trains on other ones).
+    resid = call_learner(ex, get_mlp_activations, tokens, model, 3, "blocks.0.hook_resid_mid")
+    expect_tensor(ex, resid, "the activations at blocks.0.hook_resid_mid", (BATCH * SEQ, 3, 8),
+                  "batch*seq, n_instances, d_model")
+    compare(ex, resid, ref.get_mlp_activations(tokens, model, 3, "blocks.0.hook_resid_mid"),
+            "the activations at blocks.0.hook_resid_mid",
+            generic_hint="use the hook_name argument, not a hard-coded hook name.")
+
+
+# ------------------------------------------------------------------------------ firing frequency
+
+
+@exercise_check("get_feature_probability")
+def check_get_feature_probability(get_feature_probability) -> None:
+    ex = "get_feature_probability"
+    model, sae, tokens = tiny_model(), tiny_sae(), tiny_tokens()
+    before = tokens.clone()
+    with reference_helpers(get_feature_probability, "get_mlp_activations"):
+        got = call_learner(ex, get_feature_probability, tokens, model, sae)
+    _untouched(ex, tokens, before, model, sae)
+    expect_tensor(ex, got, "the firing frequencies", (N_INST, N_HIDDEN), "n_instances, n_hidden_ae")
+    _, h, acts, _, _ = _reference_acts(model, sae, tokens)
+    W_enc, b_enc, b_dec = sae.W_enc.detach(), sae.b_enc.detach(), sae.b_dec.detach()
+    compare(ex, got, (acts > 0).float().mean(0), "the firing frequencies", mistakes={
+        "that is each latent's mean activation: count how often it fires, (acts > 0).float().mean(0).":
+            acts.mean(0),
+        "that is a count: divide by the number of tokens (use .mean(0), not .sum(0)).": (acts > 0).float().sum(0),
+        "a latent fires when its activation is > 0; acts >= 0 is true for every latent.":
+            (acts >= 0).float().mean(0),
+        "you forgot to centre by b_dec before encoding: use the SAE's own forward.":
+            (F.relu(torch.einsum("bid,idh->bih", h, W_enc) + b_enc) > 0).float().mean(0),
+        "you forgot b_enc when encoding: use the SAE's own forward.":
+            (F.relu(torch.einsum("bid,idh->bih", h - b_dec, W_enc)) > 0).float().mean(0),
+    }, generic_hint="run the SAE on get_mlp_activations(...), then (acts > 0).float().mean(0).")
+
+
+# ------------------------------------------------------------------------------ comparing SAEs
+
+
+@exercise_check("max_cosine_similarity")
+def check_max_cosine_similarity(max_cosine_similarity) -> None:
+    ex = "max_cosine_similarity"
+    generator = torch.Generator().manual_seed(4)
+    A = torch.randn(7, 5, generator=generator) * (torch.rand(7, 1, generator=generator) * 3 + 0.2)
+    B = torch.randn(9, 5, generator=generator) * (torch.rand(9, 1, generator=generator) * 3 + 0.2)
+    B[4] = -2.5 * A[2]  # an anti-parallel pair: cosine -1, not 1
+    A_before, B_before = A.clone(), B.clone()
+    got = call_learner(ex, max_cosine_similarity, A, B)
+    if not (torch.equal(A, A_before) and torch.equal(B, B_before)):
+        raise CheckFailed(ex, "your function changed its inputs.", "normalise copies: A / A.norm(...), not A /= ...")
+    expect_tensor(ex, got, "the maximum cosine similarities", (7,), "n_hidden (one per row of A)")
+    An, Bn = A / A.norm(dim=-1, keepdim=True), B / B.norm(dim=-1, keepdim=True)
+    cos = An @ Bn.T  # [7, 9]
+    compare(ex, got, cos.max(-1).values, "the maximum cosine similarities", mistakes={
+        "normalise the rows first: that is the largest dot product, not the largest cosine.":
+            (A @ B.T).max(-1).values,
+        "normalise both sets of rows (A's and B's).": (An @ B.T).max(-1).values,
+        "an opposite direction (cosine -1) is not a match: take the max of the cosine, not of its absolute value.":
+            cos.abs().max(-1).values,
+        "take the maximum over B's latents, not the mean.": cos.mean(-1),
+        "normalise each row over the d axis (dim=-1), not each column.":
+            ((A / A.norm(dim=0)) @ (B / B.norm(dim=0)).T).max(-1).values,
+    }, generic_hint="normalise the rows of A and B, take A @ B.T, then the max over B's axis.")
+
+
+# ------------------------------------------------------------------------------ reconstruction
+
+
+@exercise_check("get_reconstruction_loss")
+def check_get_reconstruction_loss(get_reconstruction_loss) -> None:
+    ex = "get_reconstruction_loss"
+    model, sae, tokens = tiny_model(), tiny_sae(), tiny_tokens()
+    before = tokens.clone()
+    with reference_helpers(get_reconstruction_loss, "get_mlp_activations"):
+        result = call_learner(ex, get_reconstruction_loss, tokens, model, sae)
+    _untouched(ex, tokens, before, model, sae)
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise CheckFailed(ex, f"returned {type(result).__name__}; expected 2 values.",
+                          "return (reconstruction_loss, cosine_similarity), each of shape [n_instances].")
+    loss, cosine = result
+    expect_tensor(ex, loss, "reconstruction_loss", (N_INST,), "n_instances")
+    expect_tensor(ex, cosine, "cosine_similarity", (N_INST,), "n_instances")
+    _, h, acts, h_rec, l2 = _reference_acts(model, sae, tokens)
+    no_b_dec = torch.einsum("bih,ihd->bid", acts, sae.W_dec.detach())
+    compare(ex, loss, l2.mean(0), "reconstruction_loss", mistakes={
+        "you summed the squared error over d_mlp; average it (the SAE's l2_loss does).":
+            (h_rec - h).pow(2).sum(-1).mean(0),
+        "square the error: that is the mean error norm, not the mean squared error.":
+            (h_rec - h).norm(dim=-1).mean(0),
+        "you forgot to add b_dec back when decoding: use the SAE's own forward.":
+            (no_b_dec - h).pow(2).mean(-1).mean(0),
+        "that is the mean squared norm of the activations themselves, not of the error.": h.pow(2).mean(-1).mean(0),
+    }, generic_hint="the SAE's forward returns l2_loss per token and instance: average it over tokens.")
+    compare(ex, cosine, F.cosine_similarity(h, h_rec, dim=-1).mean(0), "cosine_similarity", mistakes={
+        "you forgot to add b_dec back when decoding: use the SAE's own forward.":
+            F.cosine_similarity(h, no_b_dec, dim=-1).mean(0),
+        "the cosine similarity is between each activation vector and its reconstruction (over d_mlp, dim=-1).":
+            F.cosine_similarity(h, h_rec, dim=0).mean(-1),
+    }, generic_hint="F.cosine_similarity(h, h_reconstructed, dim=-1), then the mean over tokens.")
+
+
+# ------------------------------------------------------------------------------ substitution
+
+
+@exercise_check("get_substitution_loss")
+def check_get_substitution_loss(get_substitution_loss) -> None:
+    ex = "get_substitution_loss"
+    model, sae, tokens = tiny_model(), tiny_sae(), tiny_tokens()
+    before = tokens.clone()
+    with reference_helpers(get_substitution_loss, "get_mlp_activations"):
+        result = call_learner(ex, get_substitution_loss, tokens, model, sae)
+    _untouched(ex, tokens, before, model, sae)
+    if not isinstance(result, tuple) or len(result) != 3:
+        raise CheckFailed(ex, f"returned {type(result).__name__}; expected 3 values.",
+                          "return (loss_clean, loss_reconstructed, loss_zero_ablation).")
+    clean, reconstructed, zero = result
+    expect_tensor(ex, clean, "loss_clean", (), "a scalar")
+    expect_tensor(ex, reconstructed, "loss_reconstructed", (N_INST,), "n_instances")
+    expect_tensor(ex, zero, "loss_zero_ablation", (), "a scalar")
+    exp_clean, exp_rec, exp_zero = ref.get_substitution_loss(tokens, model, sae)
+    compare(ex, clean, exp_clean, "loss_clean", mistakes={
+        "the loss is the mean over predicted tokens, not the sum.":
+            model(tokens, return_type="loss", loss_per_token=True).sum(),
+    }, generic_hint="loss_clean = model(tokens, return_type='loss').")
+    cache, _, _, h_rec, _ = _reference_acts(model, sae, tokens)
+    h_rec = einops.rearrange(h_rec, "(b s) i d -> i b s d", b=BATCH).contiguous()
+
+    def patched(replace, hook=HOOK):
+        return model.run_with_hooks(tokens, return_type="loss", fwd_hooks=[(hook, replace)])
+
+    def last_only(i):
+        def replace(act, hook):
+            act = act.clone()
+            act[:, -1] = h_rec[i][:, -1]
+            return act
+        return replace
+
+    seq_major = einops.rearrange(
+        einops.rearrange(h_rec, "i b s d -> i (b s) d"), "i (s b) d -> i b s d", s=SEQ).contiguous()
+    compare(ex, reconstructed, exp_rec, "loss_reconstructed", mistakes={
+        "replace the activations at every position, not only the last one.":
+            torch.stack([patched(last_only(i)) for i in range(N_INST)]),
+        "patch blocks.0.mlp.hook_post (the activations the SAE was trained on), not hook_pre.":
+            torch.stack([patched(lambda a, hook, i=i: h_rec[i], "blocks.0.mlp.hook_pre") for i in range(N_INST)]),
+        "the reconstruction's (batch seq) axis must be unflattened in the same order: '(batch seq) -> batch seq'.":
+            torch.stack([patched(lambda a, hook, i=i: seq_major[i]) for i in range(N_INST)]),
+        "each instance needs its own reconstruction: you used instance 0's for every SAE.":
+            torch.stack([patched(lambda a, hook: h_rec[0])] * N_INST),
+        "the loss is the mean over predicted tokens, not the sum.":
+            torch.stack([model.run_with_hooks(tokens, return_type="loss", loss_per_token=True,
+                                              fwd_hooks=[(HOOK, lambda a, hook, i=i: h_rec[i])]).sum()
+                         for i in range(N_INST)]),
+    }, generic_hint="replace hook_post with each instance's reconstruction through run_with_hooks.")
+    compare(ex, zero, exp_zero, "loss_zero_ablation", mistakes={
+        "zero-ablate every position, not only the last one.":
+            patched(lambda a, hook: torch.cat([a[:, :-1], torch.zeros_like(a[:, -1:])], dim=1)),
+        "zero-ablate the MLP's output activations (hook_post), not its input (ln2.hook_normalized).":
+            patched(lambda a, hook: torch.zeros_like(a), "blocks.0.ln2.hook_normalized"),
+        "the loss is the mean over predicted tokens, not the sum.":
+            model.run_with_hooks(tokens, return_type="loss", loss_per_token=True,
+                                 fwd_hooks=[(HOOK, lambda a, hook: torch.zeros_like(a))]).sum(),
+    }, generic_hint="replace hook_post with zeros through run_with_hooks.")
+    del cache
+
+
+# ------------------------------------------------------------------------------ summary metrics
+
+
+@exercise_check("get_summary_metrics")
+def check_get_summary_metrics(get_summary_metrics) -> None:
+    ex = "get_summary_metrics"
+    model, sae, tokens = tiny_model(), tiny_sae(), tiny_tokens()
+    before = tokens.clone()
+    with reference_helpers(get_summary_metrics, "get_mlp_activations"):
+        got = call_learner(ex, get_summary_metrics, tokens, model, sae)
+    _untouched(ex, tokens, before, model, sae)
+    keys = ("l0", "explained_variance", "dead_fraction", "dense_fraction")
+    if not isinstance(got, dict) or set(got) != set(keys):
+        found = sorted(got) if isinstance(got, dict) else type(got).__name__
+        raise CheckFailed(ex, f"returned {found}; expected a dict with keys {list(keys)}.",
+                          "return {'l0': ..., 'explained_variance': ..., 'dead_fraction': ..., 'dense_fraction': ...}.")
+    for key in keys:
+        expect_tensor(ex, got[key], f"[{key!r}]", (N_INST,), "n_instances")
+    expected = ref.get_summary_metrics(tokens, model, sae)
+    _, h, acts, h_rec, _ = _reference_acts(model, sae, tokens)
+    firing, frequency = (acts > 0).float(), (acts > 0).float().mean(0)
+    residual = (h - h_rec).pow(2).sum(-1).sum(0)
+    compare(ex, got["l0"], expected["l0"], "l0", mistakes={
+        "L0 counts the latents that fire (acts > 0), it does not add up their activations (that is the L1).":
+            acts.sum(-1).mean(0),
+        "L0 is a count per token: sum the firing latents over n_hidden_ae, don't average them.":
+            firing.mean(-1).mean(0),
+    }, generic_hint="l0 = (acts > 0) summed over latents, averaged over tokens.")
+    compare(ex, got["explained_variance"], expected["explained_variance"], "explained_variance", mistakes={
+        "variance is measured around the activations' mean: subtract h.mean(0) before squaring.":
+            1 - residual / h.pow(2).sum(-1).sum(0),
+        "that is the fraction of variance *unexplained*: return 1 minus it.":
+            residual / (h - h.mean(0)).pow(2).sum(-1).sum(0),
+    }, generic_hint="1 - sum of (h - h_reconstructed)^2 / sum of (h - h.mean(0))^2, over tokens and d_mlp.")
+    compare(ex, got["dead_fraction"], expected["dead_fraction"], "dead_fraction", mistakes={
+        "that is the fraction of latents that fire, not of those that never do.": (frequency > 0).float().mean(-1),
+    }, generic_hint="a latent is dead if (acts > 0) is never true for it over all the tokens.")
+    compare(ex, got["dense_fraction"], expected["dense_fraction"], "dense_fraction", mistakes={
+        "dense latents fire on more than dense_threshold of the tokens: compare the frequency,"
+        " not the mean activation.":
+            (acts.mean(0) > 0.1).float().mean(-1),
+    }, generic_hint="the fraction of latents whose firing frequency exceeds dense_threshold.")
+
+
+CHECKS = {
+    "get_mlp_activations": (check_get_mlp_activations, "get_mlp_activations"),
+    "get_feature_probability": (check_get_feature_probability, "get_feature_probability"),
+    "max_cosine_similarity": (check_max_cosine_similarity, "max_cosine_similarity"),
+    "get_reconstruction_loss": (check_get_reconstruction_loss, "get_reconstruction_loss"),
+    "get_substitution_loss": (check_get_substitution_loss, "get_substitution_loss"),
+    "get_summary_metrics": (check_get_summary_metrics, "get_summary_metrics"),
+}

@@ -1,0 +1,363 @@
+"""Realistic wrong implementations of section 3's exercises, each with words its hint must contain."""
+
+import einops
+import torch
+from torch.nn import functional as F
+
+from solutions.llm_sae import MLP_HOOK, get_mlp_activations, stop_layer
+from tests.mutants import mutant
+
+# ---------------------------------------------------------------------------- get_mlp_activations
+
+
+def _acts(tokens, model, hook_name=MLP_HOOK, stop=True):
+    stop_at = stop_layer(hook_name) if stop else None
+    _, cache = model.run_with_cache(tokens, names_filter=hook_name, stop_at_layer=stop_at)
+    return cache[hook_name]
+
+
+@mutant("get_mlp_activations", "hook_post")
+def hook_pre(tokens, model, n_instances, hook_name=MLP_HOOK):
+    return einops.repeat(_acts(tokens, model, "blocks.0.mlp.hook_pre"), "b s d -> (b s) i d", i=n_instances)
+
+
+@mutant("get_mlp_activations", "'(batch seq)'")
+def seq_major(tokens, model, n_instances, hook_name=MLP_HOOK):
+    return einops.repeat(_acts(tokens, model, hook_name), "b s d -> (s b) i d", i=n_instances)
+
+
+@mutant("get_mlp_activations", "stop_at_layer")
+def whole_model(tokens, model, n_instances, hook_name=MLP_HOOK):
+    return einops.repeat(_acts(tokens, model, hook_name, stop=False), "b s d -> (b s) i d", i=n_instances)
+
+
+@mutant("get_mlp_activations", "hook_name argument")
+def hard_coded_hook(tokens, model, n_instances, hook_name=MLP_HOOK):
+    acts = _acts(tokens, model, MLP_HOOK)
+    return einops.repeat(acts[..., :8] if hook_name != MLP_HOOK else acts, "b s d -> (b s) i d", i=n_instances)
+
+
+@mutant("get_mlp_activations", "[batch*seq, n_instances, d_mlp]")
+def not_flattened(tokens, model, n_instances, hook_name=MLP_HOOK):
+    return einops.repeat(_acts(tokens, model, hook_name), "b s d -> b s i d", i=n_instances)
+
+
+@mutant("get_mlp_activations", "[batch*seq, n_instances, d_mlp]")
+def no_instance_axis(tokens, model, n_instances, hook_name=MLP_HOOK):
+    return einops.rearrange(_acts(tokens, model, hook_name), "b s d -> (b s) d")
+
+
+@mutant("get_mlp_activations", "hook was left")
+def hook_left_registered(tokens, model, n_instances, hook_name=MLP_HOOK):
+    store = {}
+    model.add_hook(hook_name, lambda act, hook: store.update(act=act))
+    model(tokens, stop_at_layer=stop_layer(hook_name))
+    return einops.repeat(store["act"], "b s d -> (b s) i d", i=n_instances)
+
+
+# ------------------------------------------------------------------------- get_feature_probability
+
+
+def _sae_acts(tokens, model, autoencoder):
+    h = get_mlp_activations(tokens, model, autoencoder.cfg.n_instances)
+    return h, autoencoder(h)[3]
+
+
+@mutant("get_feature_probability", "mean activation")
+def mean_activation(tokens, model, autoencoder):
+    return _sae_acts(tokens, model, autoencoder)[1].mean(0)
+
+
+@mutant("get_feature_probability", "count")
+def count_not_fraction(tokens, model, autoencoder):
+    return (_sae_acts(tokens, model, autoencoder)[1] > 0).float().sum(0)
+
+
+@mutant("get_feature_probability", "> 0")
+def greater_equal(tokens, model, autoencoder):
+    return (_sae_acts(tokens, model, autoencoder)[1] >= 0).float().mean(0)
+
+
+@mutant("get_feature_probability", "centre by b_dec")
+def no_centring(tokens, model, autoencoder):
+    h = get_mlp_activations(tokens, model, autoencoder.cfg.n_instances)
+    pre = einops.einsum(h, autoencoder.W_enc, "b i d, i d h -> b i h") + autoencoder.b_enc
+    return (F.relu(pre) > 0).float().mean(0)
+
+
+@mutant("get_feature_probability", "b_enc")
+def no_b_enc(tokens, model, autoencoder):
+    h = get_mlp_activations(tokens, model, autoencoder.cfg.n_instances)
+    pre = einops.einsum(h - autoencoder.b_dec, autoencoder.W_enc, "b i d, i d h -> b i h")
+    return (F.relu(pre) > 0).float().mean(0)
+
+
+@mutant("get_feature_probability", "[n_instances, n_hidden_ae]")
+def wrong_axis(tokens, model, autoencoder):
+    return (_sae_acts(tokens, model, autoencoder)[1] > 0).float().mean(1)
+
+
+@mutant("get_feature_probability", "float32")
+def bool_any(tokens, model, autoencoder):
+    return (_sae_acts(tokens, model, autoencoder)[1] > 0).any(0)
+
+
+# --------------------------------------------------------------------------- max_cosine_similarity
+
+
+def _unit(x, dim=-1):
+    return x / x.norm(dim=dim, keepdim=True)
+
+
+@mutant("max_cosine_similarity", "largest dot product")
+def unnormalised(directions_A, directions_B):
+    return (directions_A @ directions_B.T).max(-1).values
+
+
+@mutant("max_cosine_similarity", "both sets")
+def only_A_normalised(directions_A, directions_B):
+    return (_unit(directions_A) @ directions_B.T).max(-1).values
+
+
+@mutant("max_cosine_similarity", "absolute value")
+def absolute(directions_A, directions_B):
+    return (_unit(directions_A) @ _unit(directions_B).T).abs().max(-1).values
+
+
+@mutant("max_cosine_similarity", "not the mean")
+def mean_not_max(directions_A, directions_B):
+    return (_unit(directions_A) @ _unit(directions_B).T).mean(-1)
+
+
+@mutant("max_cosine_similarity", "over the d axis")
+def columns_normalised(directions_A, directions_B):
+    return (_unit(directions_A, 0) @ _unit(directions_B, 0).T).max(-1).values
+
+
+@mutant("max_cosine_similarity", "one per row of A")
+def max_over_A(directions_A, directions_B):
+    return (_unit(directions_A) @ _unit(directions_B).T).max(0).values
+
+
+@mutant("max_cosine_similarity", "changed its inputs")
+def normalises_in_place(directions_A, directions_B):
+    directions_A /= directions_A.norm(dim=-1, keepdim=True)
+    directions_B /= directions_B.norm(dim=-1, keepdim=True)
+    return (directions_A @ directions_B.T).max(-1).values
+
+
+# ------------------------------------------------------------------------- get_reconstruction_loss
+
+
+def _forward(tokens, model, autoencoder):
+    h = get_mlp_activations(tokens, model, autoencoder.cfg.n_instances)
+    return h, autoencoder(h)
+
+
+@mutant("get_reconstruction_loss", "average it")
+def summed_over_d(tokens, model, autoencoder):
+    h, (_, _, _, _, h_rec) = _forward(tokens, model, autoencoder)
+    return (h_rec - h).pow(2).sum(-1).mean(0), F.cosine_similarity(h, h_rec, dim=-1).mean(0)
+
+
+@mutant("get_reconstruction_loss", "square the error")
+def error_norm(tokens, model, autoencoder):
+    h, (_, _, _, _, h_rec) = _forward(tokens, model, autoencoder)
+    return (h_rec - h).norm(dim=-1).mean(0), F.cosine_similarity(h, h_rec, dim=-1).mean(0)
+
+
+@mutant("get_reconstruction_loss", "b_dec back")
+def manual_decode_without_b_dec(tokens, model, autoencoder):
+    h, (_, _, _, acts, _) = _forward(tokens, model, autoencoder)
+    h_rec = einops.einsum(acts, autoencoder.W_dec, "b i h, i h d -> b i d")
+    return (h_rec - h).pow(2).mean(-1).mean(0), F.cosine_similarity(h, h_rec, dim=-1).mean(0)
+
+
+@mutant("get_reconstruction_loss", "dim=-1")
+def cosine_wrong_axis(tokens, model, autoencoder):
+    h, (_, l2, _, _, h_rec) = _forward(tokens, model, autoencoder)
+    return l2.mean(0), F.cosine_similarity(h, h_rec, dim=0).mean(-1)
+
+
+@mutant("get_reconstruction_loss", "[n_instances]")
+def not_averaged_over_tokens(tokens, model, autoencoder):
+    h, (_, l2, _, _, h_rec) = _forward(tokens, model, autoencoder)
+    return l2, F.cosine_similarity(h, h_rec, dim=-1)
+
+
+@mutant("get_reconstruction_loss", "expected 2 values")
+def returns_only_loss(tokens, model, autoencoder):
+    return _forward(tokens, model, autoencoder)[1][1].mean(0)
+
+
+@mutant("get_reconstruction_loss", "activations themselves")
+def activation_norm(tokens, model, autoencoder):
+    h, (_, _, _, _, h_rec) = _forward(tokens, model, autoencoder)
+    return h.pow(2).mean(-1).mean(0), F.cosine_similarity(h, h_rec, dim=-1).mean(0)
+
+
+# -------------------------------------------------------------------------- get_substitution_loss
+
+
+def _reconstructions(tokens, model, autoencoder, order="(b s) i d -> i b s d"):
+    h = get_mlp_activations(tokens, model, autoencoder.cfg.n_instances)
+    h_rec = autoencoder(h)[4]
+    if order.startswith("(s b)"):
+        return einops.rearrange(h_rec, order, s=tokens.shape[1]).contiguous()
+    return einops.rearrange(h_rec, order, b=tokens.shape[0]).contiguous()
+
+
+def _patched_losses(tokens, model, replacements, hook_name=MLP_HOOK, **kwargs):
+    return [model.run_with_hooks(tokens, return_type="loss", fwd_hooks=[(hook_name, lambda a, hook, r=r: r(a))],
+                                 **kwargs) for r in replacements]
+
+
+@mutant("get_substitution_loss", "every position")
+def last_position_only(tokens, model, autoencoder):
+    h_rec = _reconstructions(tokens, model, autoencoder)
+
+    def last(i):
+        def replace(a):
+            a = a.clone()
+            a[:, -1] = h_rec[i][:, -1]
+            return a
+        return replace
+
+    clean = model(tokens, return_type="loss")
+    rec = _patched_losses(tokens, model, [last(i) for i in range(len(h_rec))])
+    zero = _patched_losses(tokens, model, [torch.zeros_like])[0]
+    return clean, torch.stack(rec), zero
+
+
+@mutant("get_substitution_loss", "not hook_pre")
+def patches_hook_pre(tokens, model, autoencoder):
+    h_rec = _reconstructions(tokens, model, autoencoder)
+    clean = model(tokens, return_type="loss")
+    rec = _patched_losses(tokens, model, [lambda a, r=r: r for r in h_rec], "blocks.0.mlp.hook_pre")
+    zero = _patched_losses(tokens, model, [torch.zeros_like])[0]
+    return clean, torch.stack(rec), zero
+
+
+@mutant("get_substitution_loss", "same order")
+def seq_major_unflatten(tokens, model, autoencoder):
+    h_rec = _reconstructions(tokens, model, autoencoder, "(s b) i d -> i b s d")
+    clean = model(tokens, return_type="loss")
+    rec = _patched_losses(tokens, model, [lambda a, r=r: r for r in h_rec])
+    zero = _patched_losses(tokens, model, [torch.zeros_like])[0]
+    return clean, torch.stack(rec), zero
+
+
+@mutant("get_substitution_loss", "instance 0")
+def same_instance(tokens, model, autoencoder):
+    h_rec = _reconstructions(tokens, model, autoencoder)
+    clean = model(tokens, return_type="loss")
+    rec = _patched_losses(tokens, model, [lambda a: h_rec[0]] * len(h_rec))
+    zero = _patched_losses(tokens, model, [torch.zeros_like])[0]
+    return clean, torch.stack(rec), zero
+
+
+@mutant("get_substitution_loss", "not the sum")
+def summed_losses(tokens, model, autoencoder):
+    h_rec = _reconstructions(tokens, model, autoencoder)
+    clean = model(tokens, return_type="loss", loss_per_token=True).sum()
+    rec = [x.sum() for x in _patched_losses(tokens, model, [lambda a, r=r: r for r in h_rec], loss_per_token=True)]
+    zero = _patched_losses(tokens, model, [torch.zeros_like], loss_per_token=True)[0].sum()
+    return clean, torch.stack(rec), zero
+
+
+@mutant("get_substitution_loss", "a scalar")
+def per_token_losses(tokens, model, autoencoder):
+    h_rec = _reconstructions(tokens, model, autoencoder)
+    clean = model(tokens, return_type="loss", loss_per_token=True)
+    rec = _patched_losses(tokens, model, [lambda a, r=r: r for r in h_rec], loss_per_token=True)
+    zero = _patched_losses(tokens, model, [torch.zeros_like], loss_per_token=True)[0]
+    return clean, torch.stack(rec), zero
+
+
+@mutant("get_substitution_loss", "every position")
+def zero_ablates_last_position(tokens, model, autoencoder):
+    h_rec = _reconstructions(tokens, model, autoencoder)
+    clean = model(tokens, return_type="loss")
+    rec = _patched_losses(tokens, model, [lambda a, r=r: r for r in h_rec])
+
+    def zero_last(a):
+        a = a.clone()
+        a[:, -1] = 0
+        return a
+
+    zero = _patched_losses(tokens, model, [zero_last])[0]
+    return clean, torch.stack(rec), zero
+
+
+@mutant("get_substitution_loss", "hook was left")
+def add_hook_without_removing(tokens, model, autoencoder):
+    h_rec = _reconstructions(tokens, model, autoencoder)
+    clean = model(tokens, return_type="loss")
+    rec = []
+    for r in h_rec:
+        model.reset_hooks()
+        model.add_hook(MLP_HOOK, lambda a, hook, r=r: r)
+        rec.append(model(tokens, return_type="loss"))
+    model.reset_hooks()
+    model.add_hook(MLP_HOOK, lambda a, hook: torch.zeros_like(a))
+    zero = model(tokens, return_type="loss")
+    return clean, torch.stack(rec), zero
+
+
+# ---------------------------------------------------------------------------- get_summary_metrics
+
+
+def _metrics(tokens, model, autoencoder, l0=None, ev=None, dead=None, dense=None):
+    h = get_mlp_activations(tokens, model, autoencoder.cfg.n_instances)
+    _, _, _, acts, h_rec = autoencoder(h)
+    firing = (acts > 0).float()
+    frequency = firing.mean(0)
+    residual = (h - h_rec).pow(2).sum(-1).sum(0)
+    variance = (h - h.mean(0)).pow(2).sum(-1).sum(0)
+    out = {
+        "l0": firing.sum(-1).mean(0),
+        "explained_variance": 1 - residual / variance,
+        "dead_fraction": (frequency == 0).float().mean(-1),
+        "dense_fraction": (frequency > 0.1).float().mean(-1),
+    }
+    local = dict(h=h, acts=acts, h_rec=h_rec, firing=firing, frequency=frequency, residual=residual,
+                 variance=variance)
+    for key, fn in (("l0", l0), ("explained_variance", ev), ("dead_fraction", dead), ("dense_fraction", dense)):
+        if fn is not None:
+            out[key] = fn(**local)
+    return out
+
+
+@mutant("get_summary_metrics", "L1")
+def l0_is_l1(tokens, model, autoencoder, dense_threshold=0.1):
+    return _metrics(tokens, model, autoencoder, l0=lambda acts, **_: acts.sum(-1).mean(0))
+
+
+@mutant("get_summary_metrics", "sum the firing latents")
+def l0_averaged(tokens, model, autoencoder, dense_threshold=0.1):
+    return _metrics(tokens, model, autoencoder, l0=lambda firing, **_: firing.mean(-1).mean(0))
+
+
+@mutant("get_summary_metrics", "subtract h.mean(0)")
+def variance_uncentred(tokens, model, autoencoder, dense_threshold=0.1):
+    return _metrics(tokens, model, autoencoder, ev=lambda h, residual, **_: 1 - residual / h.pow(2).sum(-1).sum(0))
+
+
+@mutant("get_summary_metrics", "unexplained")
+def fraction_unexplained(tokens, model, autoencoder, dense_threshold=0.1):
+    return _metrics(tokens, model, autoencoder, ev=lambda residual, variance, **_: residual / variance)
+
+
+@mutant("get_summary_metrics", "never do")
+def alive_fraction(tokens, model, autoencoder, dense_threshold=0.1):
+    return _metrics(tokens, model, autoencoder, dead=lambda frequency, **_: (frequency > 0).float().mean(-1))
+
+
+@mutant("get_summary_metrics", "not the mean activation")
+def dense_by_mean_activation(tokens, model, autoencoder, dense_threshold=0.1):
+    return _metrics(tokens, model, autoencoder, dense=lambda acts, **_: (acts.mean(0) > 0.1).float().mean(-1))
+
+
+@mutant("get_summary_metrics", "expected a dict")
+def returns_a_tuple(tokens, model, autoencoder, dense_threshold=0.1):
+    return tuple(_metrics(tokens, model, autoencoder).values())

@@ -1,0 +1,41 @@
+"""Section 4's reference pieces that exist so far: a latent's top-activating tokens (computed for that
+latent alone, in batches) and the export to SAELens's format, round-tripped through SAELens."""
+
+import torch
+
+from solutions.interpretation import export_to_saelens, format_context, highest_activating_tokens
+from tests.checks.llm_sae import tiny_model, tiny_sae, tiny_tokens
+
+
+def test_highest_activating_tokens_match_the_full_sae_in_batches():
+    model, sae, tokens = tiny_model(), tiny_sae(), tiny_tokens(batch=7)
+    h = model.run_with_cache(tokens)[1]["blocks.0.mlp.hook_post"]
+    acts = sae(h.reshape(-1, 1, h.shape[-1]).expand(-1, 2, -1))[3][:, 1]  # instance 1: [tokens, latents]
+    latent = int((acts > 0).float().sum(0).argmax())
+    expected = acts[:, latent].reshape(tokens.shape).flatten().topk(5)
+    indices, values = highest_activating_tokens(tokens, model, sae, latent, instance_idx=1, k=5, batch_size=2)
+    torch.testing.assert_close(values, expected.values)
+    flat = indices[:, 0] * tokens.shape[1] + indices[:, 1]
+    assert torch.equal(flat, expected.indices)
+
+
+def test_format_context_marks_the_token():
+    from utils.loading import load_model, load_tokens
+
+    model, tokens = load_model(device="cpu"), load_tokens(1024)
+    text = format_context(tokens, model, row=1, pos=2, before=2, after=1)
+    assert text.startswith("⟨BOS⟩") and text.count("[[") == 1 and "\n" not in text
+
+
+def test_export_to_saelens_round_trips(tmp_path):
+    from sae_lens import SAE
+
+    sae = tiny_sae()
+    x = torch.randn(5, sae.cfg.n_input_ae)
+    _, _, _, acts, x_rec = sae(x[:, None].expand(5, 2, -1))
+    for i, path in enumerate(export_to_saelens(sae, tmp_path)):
+        loaded = SAE.load_from_disk(path)
+        assert loaded.cfg.metadata.hook_name == "blocks.0.mlp.hook_post"
+        z = loaded.encode(x)
+        torch.testing.assert_close(z, acts[:, i])
+        torch.testing.assert_close(loaded.decode(z), x_rec[:, i])

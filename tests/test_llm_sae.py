@@ -1,0 +1,68 @@
+"""Section 3's helpers, the activation buffer that trains the bundled SAEs, and the agreement between
+the executed notebook's numbers and the model card's."""
+
+import json
+import re
+
+import nbformat
+import pytest
+import torch
+
+from solutions.llm_sae import ActivationBuffer, batched_mean, get_summary_metrics, loss_recovered, stop_layer
+from tests.checks.llm_sae import tiny_model, tiny_sae, tiny_tokens
+from utils.build import SOLUTION_NOTEBOOKS
+from utils.loading import BUNDLED_DIR
+
+
+def test_stop_layer():
+    assert stop_layer("blocks.0.mlp.hook_post") == 1
+    assert stop_layer("blocks.3.hook_resid_post") == 4
+    assert stop_layer("hook_embed") == 0
+    assert stop_layer("ln_final.hook_normalized") is None
+
+
+def test_batched_mean_equals_the_whole_for_equal_batches():
+    model, sae, tokens = tiny_model(), tiny_sae(), tiny_tokens(batch=6)
+    whole = get_summary_metrics(tokens, model, sae)
+    batched = batched_mean(get_summary_metrics, tokens, model, sae, batch_size=3)
+    torch.testing.assert_close(batched["l0"], whole["l0"])
+    torch.testing.assert_close(loss_recovered(torch.tensor(2.0), torch.tensor([2.5]), torch.tensor(4.0)),
+                               torch.tensor([0.75]))
+
+
+def test_activation_buffer_serves_shuffled_batches_of_every_sequence():
+    model, tokens = tiny_model(), tiny_tokens(batch=10)
+    buffer = ActivationBuffer(model, tokens, n_instances=2, n_batches=2, rows_per_forward=4, seed=0)
+    first = buffer(8)
+    assert first.shape == (8, 2, 12) and torch.equal(first[:, 0], first[:, 1])
+    seen = torch.cat([buffer(8)[:, 0] for _ in range(20)])
+    assert buffer.epoch >= 1, "the buffer went through every sequence and started another pass"
+    _, cache = model.run_with_cache(tokens)
+    everything = cache["blocks.0.mlp.hook_post"].reshape(-1, 12)
+    # every served vector is one of the model's activations
+    distance = torch.cdist(seen, everything, compute_mode="donot_use_mm_for_euclid_dist")
+    assert distance.min(-1).values.max() < 1e-5
+
+
+def _output_of(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+
+
+def test_notebook_numbers_agree_with_the_model_card():
+    nb = nbformat.read(SOLUTION_NOTEBOOKS / "3_llm_sae.ipynb", as_version=4)
+    text = next(_output_of(c) for c in nb.cells if "model card" in _output_of(c))
+    lines = [line for line in text.splitlines() if "yours" in line]
+    assert len(lines) == 4
+    for line in lines:
+        yours, card = re.match(r".*yours (.*),\s+model card (.*)", line).groups()
+        assert yours.strip() == card.strip(), line
+    held_out = json.loads((BUNDLED_DIR / "saes_config.json").read_text())["held_out"]
+    assert min(held_out["loss_recovered"]) >= 0.90, "issue 4's target: at least 90% of the loss recovered"
+    assert max(held_out["dead_fraction"]) < 0.10, "issue 4's target: under 10% dead latents"
+
+
+@pytest.mark.parametrize("name", ["MODEL_CARD.md", "feature_labels.json"])
+def test_model_card_and_labels_exist(name):
+    assert (BUNDLED_DIR / name).exists()
+    if name.endswith(".json"):
+        assert len(json.loads((BUNDLED_DIR / name).read_text())) >= 10
