@@ -109,8 +109,7 @@ def test_a_tokenizer_from_another_version_is_refused(bundle_copy):
 
 
 def test_checkpoint_error_is_one_line_in_ipython():
-    lines = CheckpointError("x is missing: restore it").\
-        _render_traceback_()
+    lines = CheckpointError("x is missing: restore it")._render_traceback_()
     assert len(lines) == 1 and "restore it" in lines[0]
 
 
