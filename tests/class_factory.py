@@ -14,6 +14,7 @@ from utils import build
 NOTEBOOK = build.NOTEBOOKS / "1_toy_bottleneck.py"
 SAE_NOTEBOOK = build.NOTEBOOKS / "2_sae_training.py"
 LLM_NOTEBOOK = build.NOTEBOOKS / "3_llm_sae.py"
+INTERP_NOTEBOOK = build.NOTEBOOKS / "4_feature_interpretation.py"
 
 
 def _method_body(method) -> str:
@@ -98,12 +99,20 @@ CLASS = {
     "llm_untouched": (lambda: sae_notebook(solution=False, path=LLM_NOTEBOOK), ["not implemented"] * 6),
     "llm_mean_activation": (lambda: _llm_edit("    return (acts > 0).float().mean(0)", "    return acts.mean(0)"),
                             ["passed", "failed", "passed", "passed", "passed", "passed"]),
+    "interp_complete": (lambda: sae_notebook(solution=True, path=INTERP_NOTEBOOK), ["passed"] * 5),
+    "interp_untouched": (lambda: sae_notebook(solution=False, path=INTERP_NOTEBOOK), ["not implemented"] * 5),
+    "interp_no_error_term": (lambda: _llm_edit("    h_ablated = acts_ablated @ autoencoder.W_dec[instance_idx] +"
+                                               " autoencoder.b_dec[instance_idx] + error",
+                                               "    h_ablated = acts_ablated @ autoencoder.W_dec[instance_idx] +"
+                                               " autoencoder.b_dec[instance_idx]", INTERP_NOTEBOOK),
+                             ["passed", "passed", "passed", "failed", "passed"]),
 }
 
 
-def _llm_edit(old: str, new: str) -> nbformat.NotebookNode:
-    """Section 3's completed notebook with one exercise's line changed, as a learner would."""
-    nb = copy.deepcopy(sae_notebook(solution=True, path=LLM_NOTEBOOK))
+def _llm_edit(old: str, new: str, path: Path = LLM_NOTEBOOK) -> nbformat.NotebookNode:
+    """Section 3's (or another section's) completed notebook with one exercise's line changed, as a
+    learner would."""
+    nb = copy.deepcopy(sae_notebook(solution=True, path=path))
     cell = next(c for c in nb.cells if old in c.source)
     cell.source = cell.source.replace(old, new)
     return nb
@@ -120,8 +129,8 @@ def write_class(folder: Path, names=None, as_py=()) -> dict[Path, object]:
         if name in as_py:
             path = folder / f"{name}.py"
             path.write_text(jupytext.writes(nb, fmt="py:percent"))
-        else:  # section 2 notebooks keep their section's name prefix, as learners' copies would
-            prefix = "2_" if name.startswith("sae") else "3_" if name.startswith("llm") else ""
+        else:  # sections 2-4 notebooks keep their section's name prefix, as learners' copies would
+            prefix = {"sae": "2_", "llm": "3_", "interp": "4_"}.get(name.split("_")[0], "")
             path = folder / f"{prefix}{name}.ipynb"
             nbformat.write(nb, path)
         expected[path] = statuses

@@ -27,7 +27,8 @@ class Section:
         return [m for m in REGISTRY if m.exercise in self.checks]
 
 
-SECTIONS = [Section("1_toy_bottleneck", "toy_model"), Section("2_sae_training", "sae"), Section("3_llm_sae", "llm_sae")]
+SECTIONS = [Section("1_toy_bottleneck", "toy_model"), Section("2_sae_training", "sae"), Section("3_llm_sae", "llm_sae"),
+            Section("4_feature_interpretation", "interpretation")]
 
 
 def notebook_namespace(path: Path) -> dict:

@@ -1,5 +1,8 @@
-"""Section 4's reference pieces that exist so far: a latent's top-activating tokens (computed for that
-latent alone, in batches) and the export to SAELens's format, round-tripped through SAELens."""
+"""Section 4's given pieces: a latent's top-activating tokens (computed for that latent alone, in
+batches), the neuron basis as an SAE, the circuitsvis views (offline, stable ids, a text fallback),
+and the export to SAELens's format, round-tripped through SAELens."""
+
+import re
 
 import torch
 
@@ -39,3 +42,32 @@ def test_export_to_saelens_round_trips(tmp_path):
         z = loaded.encode(x)
         torch.testing.assert_close(z, acts[:, i])
         torch.testing.assert_close(loaded.decode(z), x_rec[:, i])
+
+
+def test_neuron_basis_reads_the_neurons_themselves():
+    from solutions.interpretation import feature_logit_effect, neuron_basis
+
+    model, tokens = tiny_model(), tiny_tokens(batch=7)
+    h = model.run_with_cache(tokens)[1]["blocks.0.mlp.hook_post"]
+    basis = neuron_basis(h.shape[-1])
+    neuron = int(h.flatten(0, 1).max(0).values.argmax())
+    _, values = highest_activating_tokens(tokens, model, basis, neuron, k=3, batch_size=3)
+    torch.testing.assert_close(values, h[..., neuron].flatten().topk(3).values)
+    torch.testing.assert_close(feature_logit_effect(model, basis, neuron), model.W_out[0, neuron] @ model.W_U)
+
+
+def test_token_views_work_offline_with_stable_ids_and_print_as_text():
+    from solutions.interpretation import display_top_sequences
+    from utils.loading import load_model, load_tokens
+
+    model, tokens = load_model(device="cpu"), load_tokens(1024)
+    indices, values = torch.tensor([[1, 5], [3, 9]]), torch.tensor([2.5, 1.25])
+    view = display_top_sequences(indices, values, tokens, model, label="latent 7")
+    text = repr(view)
+    assert text.splitlines()[0] == "latent 7" and "[[" in text.splitlines()[1] and "2.500" in text
+    html = view._repr_html_()
+    assert "unpkg.com" not in html and "CircuitsVis.render" in html  # the bundled JavaScript, not the CDN's
+    ids = re.findall(r'<div id="(circuits-vis-[\w-]+)"', html)
+    assert ids == [view.element_id] and html == view._repr_html_()  # the same page every time
+    later = display_top_sequences(indices, values, tokens, model)
+    assert later.element_id != view.element_id  # two views on one page never share an element

@@ -3,6 +3,7 @@
 from utils.device import get_device
 from utils.plotting import (
     plot_dimensions_per_feature,
+    plot_feature_dashboard,
     plot_feature_norms,
     plot_features_in_2d,
     plot_firing_fractions,
@@ -17,5 +18,5 @@ from utils.seed import set_seed
 __all__ = [
     "get_device", "progress_bar", "set_seed", "use_offline_renderer", "plot_features_in_2d", "plot_WtW",
     "plot_feature_norms", "plot_dimensions_per_feature", "plot_firing_fractions",
-    "plot_firing_frequency_histogram", "plot_histograms",
+    "plot_firing_frequency_histogram", "plot_histograms", "plot_feature_dashboard",
 ]

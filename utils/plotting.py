@@ -257,3 +257,29 @@ def plot_firing_frequency_histogram(frequency: Float[Tensor, "inst latent"], nam
     dead = ", ".join(f"{name}: {int((f == 0).sum())}" for name, f in zip(names, frequency, strict=True))
     return plot_histograms(log_freq, "How often each latent fires", "log10(fraction of tokens on which it fires)",
                            value_range=(floor, 0.0), note=f"never fired (not shown): {dead}")
+
+
+def plot_feature_dashboard(activations: Float[Tensor, " tokens"], raised: list[tuple[str, float]],
+                           lowered: list[tuple[str, float]], title: str, bins: int = 50) -> go.Figure:
+    """One latent at a glance: how strongly it fires when it does (a histogram of its non-zero
+    activations, with how often it fires in the title), and the tokens whose logits it raises and
+    lowers most (its direct effect)."""
+    acts = activations.detach().float().cpu().flatten()
+    firing = acts[acts > 0]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.18, subplot_titles=[
+        f"activation when it fires (on {len(firing) / max(len(acts), 1):.2%} of tokens)", "direct effect on logits"])
+    if len(firing):
+        hi = firing.max().item()
+        edges = torch.linspace(0, hi, bins + 1)
+        counts = torch.histc(firing, bins=bins, min=0, max=hi)
+        fig.add_trace(go.Bar(x=_rounded((edges[:-1] + edges[1:]) / 2), y=_rounded(counts), marker_color="#1f77b4",
+                             showlegend=False), row=1, col=1)
+    effects = list(reversed(lowered)) + list(reversed(raised))  # largest at the top of the bar chart
+    fig.add_trace(go.Bar(x=[round(v, 4) for _, v in effects], y=[repr(s) for s, _ in effects], orientation="h",
+                         marker_color=["#d62728"] * len(lowered) + ["#2ca02c"] * len(raised), showlegend=False),
+                  row=1, col=2)
+    fig.update_xaxes(title_text="activation", row=1, col=1)
+    fig.update_yaxes(title_text="tokens", type="log", row=1, col=1)
+    fig.update_xaxes(title_text="logit change per unit of activation", row=1, col=2)
+    fig.update_layout(title=title, height=420, width=900, bargap=0, margin=dict(l=60, r=20, t=80, b=50))
+    return fig
