@@ -13,7 +13,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from solutions.llm_sae import MLP_HOOK, ActivationBuffer, get_mlp_activations, stop_layer
+from solutions.llm_sae import MLP_HOOK, ActivationBuffer, collect_activations, get_mlp_activations, stop_layer
 from solutions.sae import AutoEncoder, AutoEncoderConfig
 
 #: What learners write; the build replaces these bodies with `raise NotImplementedError`.
@@ -179,9 +179,9 @@ def latent_activations(
     b, b_dec = autoencoder.b_enc[instance_idx, feature_idx], autoencoder.b_dec[instance_idx]
     out = []
     for start in range(0, len(tokens), batch_size):
-        h = get_mlp_activations(tokens[start : start + batch_size], model, 1)[:, 0]  # [batch*seq, d_mlp]
+        h = collect_activations(tokens[start : start + batch_size], model)  # [batch, seq, d_mlp]
         out.append(torch.relu((h - b_dec) @ w + b).cpu())
-    return torch.cat(out).reshape(tokens.shape)
+    return torch.cat(out)
 
 
 def _examples(indices: Int[Tensor, "k 2"], values: Float[Tensor, " k"], tokens: Int[Tensor, "batch seq"], model,

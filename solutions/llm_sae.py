@@ -52,6 +52,32 @@ def get_mlp_activations(
     return einops.repeat(acts, "batch seq d_mlp -> (batch seq) inst d_mlp", inst=n_instances)
 
 
+class _Collected(Exception):
+    """Raised by collect_activations' hook once it holds the activations: the rest of the forward
+    pass is not needed."""
+
+
+@torch.no_grad()
+def collect_activations(tokens: Int[Tensor, "batch seq"], model, hook_name: str = MLP_HOOK
+                        ) -> Float[Tensor, "batch seq d"]:
+    """The activations at `hook_name`, as fast as the model allows (for buffers and benchmarks).
+
+    get_mlp_activations stops after the hook's *block*; this stops at the hook itself, by raising an
+    exception from it. For hook_post that also skips the MLP's output matrix W_out and everything after
+    it. run_with_hooks removes the hook even when the forward pass is interrupted."""
+    store = {}
+
+    def grab(activations, hook):
+        store["activations"] = activations
+        raise _Collected
+
+    try:
+        model.run_with_hooks(tokens, fwd_hooks=[(hook_name, grab)])
+    except _Collected:
+        pass
+    return store["activations"]
+
+
 @torch.no_grad()
 def get_feature_probability(
     tokens: Int[Tensor, "batch seq"], model, autoencoder
@@ -253,7 +279,7 @@ class ActivationBuffer:
         chunks, have = [], 0
         while have < needed:
             tokens = self.next_rows(self.rows_per_forward).to(self.device)
-            acts = get_mlp_activations(tokens, self.model, 1, self.hook_name)[:, 0]  # [rows*seq, d]
+            acts = collect_activations(tokens, self.model, self.hook_name).flatten(0, 1)  # [rows*seq, d]
             chunks.append(acts)
             have += len(acts)
         store = torch.cat(chunks)

@@ -35,6 +35,8 @@ def test_activation_buffer_serves_shuffled_batches_of_every_sequence():
     buffer = ActivationBuffer(model, tokens, n_instances=2, n_batches=2, rows_per_forward=4, seed=0)
     first = buffer(8)
     assert first.shape == (8, 2, 12) and torch.equal(first[:, 0], first[:, 1])
+    # it holds n_batches batches, plus what is left of the last forward pass: no more
+    assert 2 * 8 <= len(buffer.store) < 2 * 8 + 4 * tokens.shape[1]
     seen = torch.cat([buffer(8)[:, 0] for _ in range(20)])
     assert buffer.epoch >= 1, "the buffer went through every sequence and started another pass"
     _, cache = model.run_with_cache(tokens)
@@ -66,3 +68,16 @@ def test_model_card_and_labels_exist(name):
     assert (BUNDLED_DIR / name).exists()
     if name.endswith(".json"):
         assert len(json.loads((BUNDLED_DIR / name).read_text())) >= 10
+
+
+def test_collect_activations_stops_at_the_hook_and_leaves_no_hook():
+    """The buffer's fast path gives exactly the exercise's activations, at any hook, and leaves the
+    model as it found it (the hook that interrupts the forward pass is removed)."""
+    from solutions.llm_sae import collect_activations, get_mlp_activations
+    from tests.checks.llm_sae import tiny_model, tiny_tokens
+
+    model, tokens = tiny_model(), tiny_tokens()
+    for hook in ("blocks.0.mlp.hook_post", "blocks.0.hook_resid_mid", "blocks.0.ln2.hook_normalized"):
+        fast = collect_activations(tokens, model, hook)
+        assert torch.equal(fast.flatten(0, 1), get_mlp_activations(tokens, model, 1, hook)[:, 0])
+        assert not any(hp.fwd_hooks for hp in model.hook_dict.values())
