@@ -445,12 +445,15 @@ print(f"your SAE on {HOOK}: L0 {mine['l0']:.1f}, explained variance {mine['expla
 # ones, and draws dashboards. Our `AutoEncoder` computes exactly what its `StandardSAE` computes,
 # `ReLU((x - b_dec) W_enc + b_enc)` to encode and `z W_dec + b_dec` to decode, so one instance
 # converts directly. `export_to_saelens(autoencoder, folder, hook_name)` (given) writes each instance
-# in SAELens's format; `SAE.load_from_disk` reads it back. Do SAELens's latents match ours?
+# in SAELens's format; `SAE.load_from_disk` reads it back. (Here into a temporary folder inside the
+# workbook's `.cache/`, removed afterwards; give it a folder of your own to keep the files.) Do SAELens's
+# latents match ours?
 
 # %% tags=["experiment"]
 from sae_lens import SAE  # noqa: E402
 
-with tempfile.TemporaryDirectory() as folder:
+(WORKBOOK / ".cache").mkdir(exist_ok=True)  # the workbook writes nothing outside its own folder
+with tempfile.TemporaryDirectory(dir=WORKBOOK / ".cache") as folder:
     paths = export_to_saelens(autoencoder, folder, hook_name=MLP_HOOK)
     paths += export_to_saelens(my_sae, f"{folder}/mine", hook_name=HOOK)
     loaded = [SAE.load_from_disk(path) for path in paths]

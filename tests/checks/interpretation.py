@@ -84,7 +84,7 @@ def check_highest_activating_tokens(highest_activating_tokens) -> None:
                                   k=k, batch_size=BATCH_SIZE)
         finally:
             handle.remove()
-        _untouched(ex, tokens, before, model, sae)
+        _untouched(ex, tokens, before, model)
         if not isinstance(result, tuple) or len(result) != 2:
             raise CheckFailed(ex, f"returned {type(result).__name__}; expected 2 values.",
                               "return (indices, values): indices [k, 2] of (batch, seq), values [k].")
@@ -198,7 +198,7 @@ def check_feature_ablation_effect(feature_ablation_effect) -> None:
     acts = _latent_acts(model, sae, tokens)
     latent, _ = _pick_latents(acts, 5)
     got = call_learner(ex, feature_ablation_effect, tokens, model, sae, latent, instance_idx=INSTANCE)
-    _untouched(ex, tokens, before, model, sae)
+    _untouched(ex, tokens, before, model)
     expect_tensor(ex, got, "the change in loss", (N_ROWS, SEQ - 1), "batch, seq - 1")
     expected = ref.feature_ablation_effect(tokens, model, sae, latent, instance_idx=INSTANCE)
 
@@ -276,7 +276,7 @@ def check_train_sae(train_sae) -> None:
     before = tokens.clone()
     sizes = "read the activations at hook_name (not the MLP's), and size the SAE from them."
     sae = call_learner(ex, train_sae, model, tokens, hook, seed=0, crash_hint=sizes, **TRAIN_ARGS)
-    _untouched(ex, tokens, before, model, None)
+    _untouched(ex, tokens, before, model)
     if not isinstance(sae, AutoEncoder):
         raise CheckFailed(ex, f"returned {type(sae).__name__}; expected the trained AutoEncoder.",
                           "return the AutoEncoder you trained.")

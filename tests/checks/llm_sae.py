@@ -83,10 +83,11 @@ def reference_helpers(fn, *names: str):
         namespace.update(saved)
 
 
-def _untouched(ex: str, tokens: torch.Tensor, before: torch.Tensor, model, sae) -> None:
+def _untouched(ex: str, tokens: torch.Tensor, before: torch.Tensor, model) -> None:
+    """The learner's function left its inputs as it found them: the tokens, and no hook on the model."""
     if not torch.equal(tokens, before):
         raise CheckFailed(ex, "your function changed the tokens it was given.", "work on a copy, not in place.")
-    if model.hook_dict[HOOK].fwd_hooks or any(hp.fwd_hooks for hp in model.hook_dict.values()):
+    if any(hook_point.fwd_hooks for hook_point in model.hook_dict.values()):
         raise CheckFailed(ex, "a hook was left on the model afterwards.",
                           "use model.run_with_hooks (it removes its hooks), or model.reset_hooks() at the end.")
 
@@ -115,7 +116,7 @@ def check_get_mlp_activations(get_mlp_activations) -> None:
         got = call_learner(ex, get_mlp_activations, tokens, model, N_INST)
     finally:
         handle.remove()
-    _untouched(ex, tokens, before, model, None)
+    _untouched(ex, tokens, before, model)
     expect_tensor(ex, got, "the activations", (BATCH * SEQ, N_INST, D_MLP), "batch*seq, n_instances, d_mlp")
     cache = model.run_with_cache(tokens)[1]
     expected = ref.get_mlp_activations(tokens, model, N_INST)
@@ -147,7 +148,7 @@ def check_get_feature_probability(get_feature_probability) -> None:
     before = tokens.clone()
     with reference_helpers(get_feature_probability, "get_mlp_activations"):
         got = call_learner(ex, get_feature_probability, tokens, model, sae)
-    _untouched(ex, tokens, before, model, sae)
+    _untouched(ex, tokens, before, model)
     expect_tensor(ex, got, "the firing frequencies", (N_INST, N_HIDDEN), "n_instances, n_hidden_ae")
     _, h, acts, _, _ = _reference_acts(model, sae, tokens)
     W_enc, b_enc, b_dec = sae.W_enc.detach(), sae.b_enc.detach(), sae.b_dec.detach()
@@ -203,7 +204,7 @@ def check_get_reconstruction_loss(get_reconstruction_loss) -> None:
     before = tokens.clone()
     with reference_helpers(get_reconstruction_loss, "get_mlp_activations"):
         result = call_learner(ex, get_reconstruction_loss, tokens, model, sae)
-    _untouched(ex, tokens, before, model, sae)
+    _untouched(ex, tokens, before, model)
     if not isinstance(result, tuple) or len(result) != 2:
         raise CheckFailed(ex, f"returned {type(result).__name__}; expected 2 values.",
                           "return (reconstruction_loss, cosine_similarity), each of shape [n_instances].")
@@ -239,7 +240,7 @@ def check_get_substitution_loss(get_substitution_loss) -> None:
     before = tokens.clone()
     with reference_helpers(get_substitution_loss, "get_mlp_activations"):
         result = call_learner(ex, get_substitution_loss, tokens, model, sae)
-    _untouched(ex, tokens, before, model, sae)
+    _untouched(ex, tokens, before, model)
     if not isinstance(result, tuple) or len(result) != 3:
         raise CheckFailed(ex, f"returned {type(result).__name__}; expected 3 values.",
                           "return (loss_clean, loss_reconstructed, loss_zero_ablation).")
@@ -303,7 +304,7 @@ def check_get_summary_metrics(get_summary_metrics) -> None:
     before = tokens.clone()
     with reference_helpers(get_summary_metrics, "get_mlp_activations"):
         got = call_learner(ex, get_summary_metrics, tokens, model, sae)
-    _untouched(ex, tokens, before, model, sae)
+    _untouched(ex, tokens, before, model)
     keys = ("l0", "explained_variance", "dead_fraction", "dense_fraction")
     if not isinstance(got, dict) or set(got) != set(keys):
         found = sorted(got) if isinstance(got, dict) else type(got).__name__

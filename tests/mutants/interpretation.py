@@ -59,6 +59,19 @@ for _hint, _impl in [
     mutant("highest_activating_tokens", _hint)(_impl)
 
 
+_first_answer: dict = {}
+
+
+@mutant("highest_activating_tokens", "values does not match")
+def remembers_its_first_answer(tokens, model, autoencoder, feature_idx, instance_idx=0, k=10, batch_size=64):
+    """Computes once, then returns that answer whatever latent is asked for (a stale cache)."""
+    key = id(autoencoder)
+    if key not in _first_answer:
+        _first_answer.clear()
+        _first_answer[key] = _top("x", _score)(tokens, model, autoencoder, feature_idx, instance_idx, k, batch_size)
+    return _first_answer[key]
+
+
 # --------------------------------------------------------------------------- feature_logit_effect
 
 
