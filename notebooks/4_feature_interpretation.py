@@ -64,6 +64,7 @@ from solutions.interpretation import (
     export_to_saelens,
     feature_dashboard,
     format_context,
+    latent_activations,
     neuron_basis,
     summary,
     top_tokens,
@@ -153,10 +154,30 @@ for (row, pos), value in zip(indices.tolist(), values.tolist(), strict=True):
 display_top_sequences(indices, values, tokens, model, label=f"latent {LATENT}")
 
 # %% [markdown]
-# **Your reading.** Latent 274 fires on ` in`, and on a particular ` in`: the one after the loop
-# variable of a `for` statement (`for value in ...`). Not on `in` as a comparison (`if x in y`), not on
-# "in" in English prose, although those are the same token. A label is a hypothesis; the exercises
-# below test it from the output side.
+# **Your reading.** Every top example is the ` in` after the loop variable of a `for` statement
+# (`for value in ...`). Is that what the latent means? The top ten are only its ten *strongest*
+# activations. Count over all 65,536 tokens instead, with the latent's activation at every token
+# (`latent_activations`, given: your exercise's formula, kept for every position):
+
+# %% tags=["experiment"]
+activation = latent_activations(tokens, model, autoencoder, LATENT)  # [batch, seq]
+is_in = tokens == model.to_single_token(" in")
+after_for = torch.zeros_like(is_in)  # a " for" among the 4 tokens before
+for back in range(1, 5):
+    after_for[:, back:] |= tokens[:, :-back] == model.to_single_token(" for")
+for name, where in [("` in` after a ` for`", is_in & after_for), ("any other ` in`", is_in & ~after_for),
+                    ("every other token", ~is_in)]:
+    a = activation[where]
+    print(f"{name:>20}: {int(where.sum()):6d} tokens, fires on {(a > 0).float().mean():6.1%},"
+          f" mean activation {a.mean():.3f}")
+
+# %% [markdown]
+# So the label "the ` in` of a `for` loop" is too narrow. The latent fires on *every* ` in`, also in
+# comparisons (`if x in y`) and in prose; it fires almost twice as strongly in a `for` header. It also
+# fires, weakly, on about 2% of all other tokens, and those are most of its firings. Read it as
+# "` in`, most of all in a `for` header". Top examples show what a latent does at its strongest, and
+# that is where labels usually come from; the rest of its activations can be more mixed. A label is a
+# hypothesis: the exercises below test it from the output side.
 #
 # **Now you.** Here are six more latents of SAE A in one view: pick one with the selector, read its
 # examples, and write down what you think it responds to *before* reading our labels below.
@@ -366,13 +387,14 @@ for title, order in [("loss rose most (the latent helped)", True), ("loss fell m
 # scale.
 
 # %% tags=["experiment"]
-feature_dashboard(tokens, model, autoencoder, LATENT, label=f"latent {LATENT}: ` in` of a for loop")
+feature_dashboard(tokens, model, autoencoder, LATENT, label=f"latent {LATENT}: ` in`, strongest in a for loop")
 
 # %% [markdown]
 # The histogram says most of the latent's firing is weak: almost nine firings in ten are below 1, and
 # only its top examples reach 3 to 4. What we labelled is the latent's strong end; what it does at
 # 0.2 is another question (going further, question 1). The colours of the contexts show it firing on
-# the ` in` and nowhere else nearby. Try the dashboard on the other latents above, e.g. 1170.
+# the ` in`s (some contexts hold two `for` loops) and barely anywhere else. Try the dashboard on the
+# other latents above, e.g. 1170.
 
 # %% [markdown]
 # ## Exercise 5: train your own SAE, where you choose
