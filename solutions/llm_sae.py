@@ -58,13 +58,23 @@ class _Collected(Exception):
 
 
 @torch.no_grad()
-def collect_activations(tokens: Int[Tensor, "batch seq"], model, hook_name: str = MLP_HOOK
-                        ) -> Float[Tensor, "batch seq d"]:
+def collect_activations(tokens: Int[Tensor, "batch seq"], model, hook_name: str = MLP_HOOK,
+                        sequences_per_pass: int = 16) -> Float[Tensor, "batch seq d"]:
     """The activations at `hook_name`, as fast as the model allows (for buffers and benchmarks).
 
-    get_mlp_activations stops after the hook's *block*; this stops at the hook itself, by raising an
-    exception from it. For hook_post that also skips the MLP's output matrix W_out and everything after
-    it. run_with_hooks removes the hook even when the forward pass is interrupted."""
+    Two things make it about 3.5x faster than a full run_with_cache (`python -m utils.bench activations`):
+    - It stops at the hook itself. get_mlp_activations stops after the hook's *block*; for hook_post,
+      stopping at the hook also skips the MLP's output matrix W_out (and always the unembedding).
+    - It runs the model on `sequences_per_pass` sequences at a time. On a CPU a pass over 16 sequences
+      keeps its intermediate tensors (the attention scores are 4 MB) in cache; passes of 32 measured
+      about 10-15% slower on 2 cores. The activations are the same, bit for bit, whatever the pass size.
+    """
+    return torch.cat([_activations_at(chunk, model, hook_name) for chunk in tokens.split(sequences_per_pass)])
+
+
+def _activations_at(tokens: Int[Tensor, "batch seq"], model, hook_name: str) -> Float[Tensor, "batch seq d"]:
+    """One forward pass, interrupted at `hook_name` by raising an exception from the hook.
+    run_with_hooks removes the hook even when the forward pass is interrupted."""
     store = {}
 
     def grab(activations, hook):

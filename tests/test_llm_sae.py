@@ -81,3 +81,15 @@ def test_collect_activations_stops_at_the_hook_and_leaves_no_hook():
         fast = collect_activations(tokens, model, hook)
         assert torch.equal(fast.flatten(0, 1), get_mlp_activations(tokens, model, 1, hook)[:, 0])
         assert not any(hp.fwd_hooks for hp in model.hook_dict.values())
+
+
+def test_collect_activations_does_not_depend_on_the_pass_size():
+    """collect_activations runs the model a few sequences at a time (for speed); the activations must
+    not change with the pass size, whether it divides the batch or not."""
+    from solutions.llm_sae import collect_activations
+    from tests.checks.llm_sae import tiny_model, tiny_tokens
+
+    model, tokens = tiny_model(), tiny_tokens()
+    whole = collect_activations(tokens, model, sequences_per_pass=len(tokens))
+    for per_pass in (1, 2):  # 2 leaves a shorter last pass
+        assert torch.equal(collect_activations(tokens, model, sequences_per_pass=per_pass), whole)
