@@ -62,7 +62,7 @@ def collect_activations(tokens: Int[Tensor, "batch seq"], model, hook_name: str 
                         sequences_per_pass: int = 16) -> Float[Tensor, "batch seq d"]:
     """The activations at `hook_name`, as fast as the model allows (for buffers and benchmarks).
 
-    Two things make it about 3.5x faster than a full run_with_cache (`python -m utils.bench activations`):
+    Two things make it about 2.7x faster than a full run_with_cache (`python -m utils.bench`):
     - It stops at the hook itself. get_mlp_activations stops after the hook's *block*; for hook_post,
       stopping at the hook also skips the MLP's output matrix W_out (and always the unembedding).
     - It runs the model on `sequences_per_pass` sequences at a time. On a CPU a pass over 16 sequences
