@@ -62,12 +62,13 @@ def collect_activations(tokens: Int[Tensor, "batch seq"], model, hook_name: str 
                         sequences_per_pass: int = 16) -> Float[Tensor, "batch seq d"]:
     """The activations at `hook_name`, as fast as the model allows (for buffers and benchmarks).
 
-    Two things make it about 2.7x faster than a full run_with_cache (`python -m utils.bench`):
+    Two things make it 2.3-2.7x faster than a full run_with_cache (`python -m utils.bench`):
     - It stops at the hook itself. get_mlp_activations stops after the hook's *block*; for hook_post,
       stopping at the hook also skips the MLP's output matrix W_out (and always the unembedding).
-    - It runs the model on `sequences_per_pass` sequences at a time. On a CPU a pass over 16 sequences
-      keeps its intermediate tensors (the attention scores are 4 MB) in cache; passes of 32 measured
-      about 10-15% slower on 2 cores. The activations are the same, bit for bit, whatever the pass size.
+    - It runs the model on `sequences_per_pass` sequences at a time, so no intermediate tensor is over
+      4 MB. The allocator reuses blocks that size, where larger ones are often handed back to the OS and
+      page-faulted in again on the next pass: in a notebook's process, passes of 32 or 64 sequences
+      measured 10-20% slower. The activations are the same, bit for bit, whatever the pass size.
     """
     return torch.cat([_activations_at(chunk, model, hook_name) for chunk in tokens.split(sequences_per_pass)])
 

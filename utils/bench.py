@@ -8,6 +8,7 @@ asserted.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import platform
@@ -23,6 +24,23 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 OUT = Path(__file__).with_name("BENCHMARKS.md")
 RECORD = Path(__file__).with_name("benchmarks.json")
+
+
+def _steady_memory() -> None:
+    """Keep freed memory in the process, as a long-running notebook kernel ends up doing.
+
+    By default glibc serves large blocks with mmap and hands them back to the OS when they are freed,
+    so the next allocation page-faults them in again: a fresh process then runs `run_with_cache` (64 MB
+    of logits per call) about 25% slower than one that has already allocated large tensors, and a
+    figure would depend on which parts ran before it. No mmap and no trimming make every part measure
+    the steady state. (Linux with glibc only; elsewhere the allocator is left as it is.)"""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # from glibc's malloc.h
+    libc.mallopt(M_MMAP_MAX, 0)
+    libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
 
 
 def _timed(fn) -> float:
@@ -148,12 +166,8 @@ def bench_activations(batches: int = 8, rounds: int = 5) -> list[tuple[str, str,
     keeps everything, both as a learner would call it (all 32 sequences at once) and in passes of 16
     sequences like collect_activations (so the ratio is not the pass size's doing). The bound: the
     matrix products any forward pass up to hook_post must do (Q, K, V, O, attention, W_in), alone.
-
-    The baseline's speed depends on the process's memory: a fresh process hands the 64 MB of logits
-    back to the OS after each call and page-faults them in again on the next, a process that has
-    already allocated large tensors (as after the sae_step part) reuses them. So run alone this part
-    measures ratios about 15% higher than within `python -m utils.bench`; BENCHMARKS.md keeps the
-    latter, the harder comparison."""
+    (Measured with memory kept in the process, see _steady_memory: otherwise a fresh process's
+    baseline pays page faults for its logits and the ratios read about 15% higher.)"""
     from solutions.llm_sae import MLP_HOOK, collect_activations, get_mlp_activations
     from utils.loading import load_model, load_tokens
 
@@ -217,6 +231,7 @@ def main(argv: list[str]) -> None:
     """Measure the named parts (default: all) and rewrite BENCHMARKS.md with them, keeping the last
     measurement of the parts not run this time (benchmarks.json holds every part's rows)."""
     sys.path.insert(0, str(ROOT))
+    _steady_memory()
     unknown = [p for p in argv if p not in PARTS]
     if unknown:
         raise SystemExit(f"unknown part(s) {unknown}: choose from {list(PARTS)}")
