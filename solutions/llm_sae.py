@@ -265,9 +265,9 @@ class ActivationBuffer:
     """
 
     def __init__(self, model, rows: Int[Tensor, "n_rows seq"], n_instances: int, hook_name: str = MLP_HOOK,
-                 n_batches: int = 16, rows_per_forward: int = 64, seed: int = 0):
+                 n_batches: int = 16, seed: int = 0):
         self.model, self.rows, self.n_instances, self.hook_name = model, rows, n_instances, hook_name
-        self.n_batches, self.rows_per_forward = n_batches, rows_per_forward
+        self.n_batches = n_batches
         self.generator = torch.Generator().manual_seed(seed)
         self.device = next(model.parameters()).device
         self.row_order: Iterator[int] = iter(())
@@ -286,14 +286,10 @@ class ActivationBuffer:
         return self.rows[picked]
 
     def refill(self, batch_size: int) -> None:
-        needed = self.n_batches * batch_size
-        chunks, have = [], 0
-        while have < needed:
-            tokens = self.next_rows(self.rows_per_forward).to(self.device)
-            acts = collect_activations(tokens, self.model, self.hook_name).flatten(0, 1)  # [rows*seq, d]
-            chunks.append(acts)
-            have += len(acts)
-        store = torch.cat(chunks)
+        seq_len = self.rows.shape[1]
+        n_rows = -(-self.n_batches * batch_size // seq_len)  # enough whole sequences for n_batches batches
+        tokens = self.next_rows(n_rows).to(self.device)
+        store = collect_activations(tokens, self.model, self.hook_name).flatten(0, 1)  # [rows*seq, d]
         order = torch.randperm(len(store), generator=self.generator).to(store.device)
         self.store, self.position = store[order], 0
 

@@ -32,11 +32,11 @@ def test_batched_mean_equals_the_whole_for_equal_batches():
 
 def test_activation_buffer_serves_shuffled_batches_of_every_sequence():
     model, tokens = tiny_model(), tiny_tokens(batch=10)
-    buffer = ActivationBuffer(model, tokens, n_instances=2, n_batches=2, rows_per_forward=4, seed=0)
+    buffer = ActivationBuffer(model, tokens, n_instances=2, n_batches=2, seed=0)
     first = buffer(8)
     assert first.shape == (8, 2, 12) and torch.equal(first[:, 0], first[:, 1])
-    # it holds n_batches batches, plus what is left of the last forward pass: no more
-    assert 2 * 8 <= len(buffer.store) < 2 * 8 + 4 * tokens.shape[1]
+    # it holds n_batches batches, rounded up to whole sequences: no more
+    assert 2 * 8 <= len(buffer.store) < 2 * 8 + tokens.shape[1]
     seen = torch.cat([buffer(8)[:, 0] for _ in range(20)])
     assert buffer.epoch >= 1, "the buffer went through every sequence and started another pass"
     _, cache = model.run_with_cache(tokens)
