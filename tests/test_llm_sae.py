@@ -71,16 +71,74 @@ def test_model_card_and_labels_exist(name):
 
 
 def test_collect_activations_stops_at_the_hook_and_leaves_no_hook():
-    """The buffer's fast path gives exactly the exercise's activations, at any hook, and leaves the
-    model as it found it (the hook that interrupts the forward pass is removed)."""
+    """The buffer's fast path gives the exercise's activations, at any hook, and leaves the model as it
+    found it (the hook that interrupts the forward pass is removed). At hook_post it computes block 0
+    itself (fused attention), so there the match is to float rounding; elsewhere it is exact."""
     from solutions.llm_sae import collect_activations, get_mlp_activations
     from tests.checks.llm_sae import tiny_model, tiny_tokens
 
     model, tokens = tiny_model(), tiny_tokens()
-    for hook in ("blocks.0.mlp.hook_post", "blocks.0.hook_resid_mid", "blocks.0.ln2.hook_normalized"):
+    fused = collect_activations(tokens, model, "blocks.0.mlp.hook_post")
+    torch.testing.assert_close(fused.flatten(0, 1), get_mlp_activations(tokens, model, 1)[:, 0], rtol=1e-5, atol=1e-5)
+    for hook in ("blocks.0.hook_resid_mid", "blocks.0.ln2.hook_normalized"):
         fast = collect_activations(tokens, model, hook)
         assert torch.equal(fast.flatten(0, 1), get_mlp_activations(tokens, model, 1, hook)[:, 0])
-        assert not any(hp.fwd_hooks for hp in model.hook_dict.values())
+    assert not any(hp.fwd_hooks for hp in model.hook_dict.values())
+
+
+def test_the_bundled_model_gets_the_fused_path_and_its_activations():
+    """The speed-up must not vanish silently: the bundled model passes the fused path's check, and the
+    fused activations match run_with_cache's on held-out text."""
+    from solutions.llm_sae import MLP_HOOK, _fused_path_fits, collect_activations
+    from utils.loading import load_model, load_tokens
+
+    model, tokens = load_model(device="cpu"), load_tokens(4 * 128, split="test").reshape(4, 128)
+    assert _fused_path_fits(tokens, model, MLP_HOOK)
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=MLP_HOOK)
+    torch.testing.assert_close(collect_activations(tokens, model), cache[MLP_HOOK], rtol=1e-5, atol=1e-5)
+
+
+def _reference(tokens, model, hook="blocks.0.mlp.hook_post"):
+    from solutions.llm_sae import get_mlp_activations
+
+    return get_mlp_activations(tokens, model, 1, hook)[:, 0].unflatten(0, tokens.shape)
+
+
+def test_collect_activations_runs_the_models_hooks():
+    """A hook a learner left on the model must still act: the fused path would skip it, so it steps
+    aside and the activations are TransformerLens's, exactly."""
+    from solutions.llm_sae import _fused_path_fits, collect_activations
+    from tests.checks.llm_sae import tiny_model, tiny_tokens
+
+    model, tokens = tiny_model(), tiny_tokens()
+    plain = collect_activations(tokens, model)  # the fused path, now known to fit this model
+    model.add_hook("blocks.0.hook_attn_out", lambda attn_out, hook: 0 * attn_out)  # knock attention out
+    assert not _fused_path_fits(tokens, model, "blocks.0.mlp.hook_post")
+    hooked = collect_activations(tokens, model)
+    assert torch.equal(hooked, _reference(tokens, model))
+    assert not torch.allclose(hooked, plain, atol=1e-3)
+    model.reset_hooks()
+    assert _fused_path_fits(tokens, model, "blocks.0.mlp.hook_post")
+
+
+@pytest.mark.parametrize("change", [{"positional_embedding_type": "rotary", "rotary_dim": 4},
+                                    {"attention_dir": "bidirectional"}, {"attn_scores_soft_cap": 0.5},
+                                    {"act_fn": "solu_ln"}])
+def test_collect_activations_falls_back_where_the_fused_path_does_not_fit(change):
+    """On an architecture the fused path does not compute (it fails, or its check on the first
+    sequence disagrees), collect_activations gives TransformerLens's activations, exactly."""
+    from transformer_lens import HookedTransformer
+
+    from solutions.llm_sae import _fused_path_fits, collect_activations
+    from tests.checks.llm_sae import _tiny_model_state, tiny_tokens
+
+    cfg, _ = _tiny_model_state()
+    torch.manual_seed(0)
+    model = HookedTransformer(cfg.__class__(**{**cfg.to_dict(), **change})).eval()
+    tokens = tiny_tokens()
+    assert not _fused_path_fits(tokens, model, "blocks.0.mlp.hook_post")
+    assert torch.equal(collect_activations(tokens, model), _reference(tokens, model))
 
 
 def test_collect_activations_does_not_depend_on_the_pass_size():

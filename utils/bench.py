@@ -161,8 +161,8 @@ def bench_sae_step(steps: int = 10) -> list[tuple[str, str, str]]:
 
 def bench_activations(batches: int = 8, rounds: int = 5) -> list[tuple[str, str, str]]:
     """Collecting blocks.0.mlp.hook_post for 4096 tokens (32 sequences) at a time: section 3's
-    get_mlp_activations (one hook kept, stopping after block 0), collect_activations (stopping at the
-    hook itself, 16 sequences per pass: what the activation buffer uses), and a run_with_cache that
+    get_mlp_activations (one hook kept, stopping after block 0), collect_activations (block 0 with
+    fused attention, 16 sequences per pass: what the activation buffer uses), and a run_with_cache that
     keeps everything, both as a learner would call it (all 32 sequences at once) and in passes of 16
     sequences like collect_activations (so the ratio is not the pass size's doing). The bound: the
     matrix products any forward pass up to hook_post must do (Q, K, V, O, attention, W_in), alone.
