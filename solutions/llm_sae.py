@@ -133,7 +133,9 @@ def _fused_path_fits(tokens: Int[Tensor, "batch seq"], model, hook_name: str) ->
     TransformerLens turns into an attention mask), and on a model where it has reproduced
     TransformerLens's activations for a first sequence. That check runs once per model, so whatever the
     architecture (rotary positions, a gated MLP, a softcap ...) a mismatch falls back to the slow path."""
-    if hook_name != MLP_HOOK or len(tokens) == 0 or getattr(model.tokenizer, "padding_side", None) == "left":
+    if hook_name != MLP_HOOK or getattr(model.tokenizer, "padding_side", None) == "left":
+        return False
+    if len(tokens) == 0:  # no sequence to check on (and an empty one would pass any comparison)
         return False
     if any(m._forward_hooks or m._forward_pre_hooks for m in model.modules()):
         return False
