@@ -22,7 +22,7 @@ course: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 test: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest --as-other-machine
 
 build: $(VENV)/.installed
 	$(PY) -m utils.build
