@@ -25,31 +25,39 @@
 
 # %% tags=["setup"] reference="bootstrap"
 # Make this notebook work wherever it is opened. Inside the workbook's folder this only makes the
-# folder importable. In a fresh Colab runtime it first fetches the workbook and the packages Colab
-# lacks (once; Colab's own torch is kept).
+# folder importable. Opened alone (in Colab, or a fresh Jupyter), it first clones the workbook from
+# WORKBOOK_GIT_URL and installs the few packages that Colab lacks (once; the torch already there is kept).
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-WORKBOOK_GIT_URL = ""  # instructors: your copy's git URL, for Colab (see README, "Teaching with it")
+# Set by `python -m utils.build --git-url URL` (see README, "Teaching with it"); the environment variable
+# WORKBOOK_GIT_URL, where set, takes precedence.
+WORKBOOK_GIT_URL = ""
+CLONE_TO = Path(os.environ.get("WORKBOOK_DIR") or ("/content/workbook" if "google.colab" in sys.modules
+                                                   else "superposition-workbook")).resolve()
 
 
 def find_workbook() -> Path | None:
-    for folder in [Path.cwd(), *Path.cwd().parents, Path("/content/workbook")]:
+    for folder in [Path.cwd(), *Path.cwd().parents, CLONE_TO]:
         if (folder / "utils" / "build.py").exists():
             return folder
     return None
 
 
 WORKBOOK = find_workbook()
-if WORKBOOK is None and "google.colab" in sys.modules and WORKBOOK_GIT_URL:
-    subprocess.run(["git", "clone", "--quiet", "--depth=1", WORKBOOK_GIT_URL, "/content/workbook"], check=True)
+git_url = os.environ.get("WORKBOOK_GIT_URL") or WORKBOOK_GIT_URL
+if WORKBOOK is None and git_url:
+    print(f"fetching the workbook from {git_url} into {CLONE_TO} (once) ...")
+    subprocess.run(["git", "clone", "--quiet", "--depth=1", git_url, str(CLONE_TO)], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-r",
-                    "/content/workbook/utils/requirements-colab.txt"], check=True)
+                    str(CLONE_TO / "utils" / "requirements-colab.txt")], check=True)
     WORKBOOK = find_workbook()
 if WORKBOOK is None:
     raise RuntimeError("Cannot find the workbook's folder (the one with utils/, solutions/ and tests/): open this"
-                       " notebook from inside it, or in Colab set WORKBOOK_GIT_URL above to the course's repository.")
+                       " notebook from inside it, or set WORKBOOK_GIT_URL (an environment variable, or"
+                       " `python -m utils.build --git-url URL`) to the course's git repository.")
 if str(WORKBOOK) not in sys.path:
     sys.path.insert(0, str(WORKBOOK))
 
@@ -76,6 +84,7 @@ from tests.checks.sae import (
 )
 from utils.device import get_device
 from utils.progress import progress_bar
+from utils.threads import threads_for, torch_threads
 
 utils.use_offline_renderer()
 utils.set_seed(0)
@@ -312,35 +321,39 @@ class AutoEncoder(nn.Module):
 
         bar = progress_bar(range(steps), desc=f"Training SAE ({resample_method} resampling)"
                            if neuron_resample_window else "Training SAE")
-        for step in bar:
-            with torch.no_grad():  # the model is frozen: we only read its activations
-                h = sample(batch_size)
-            if step == 0:
-                check_activations(h, self.cfg, batch_size)
-            l1_loss, l2_loss, loss, acts, _ = self.forward(h)
-            optimizer_step(optimizer, loss, step, lr)
-            frac_active_history.append((acts.detach() > 0).float().mean(0).cpu())
+        # Small SAEs (the toy model's) run on one CPU thread, which does not stall when the machine is busy;
+        # a language model's SAE keeps every core (utils/threads.py explains why).
+        cfg = self.cfg
+        with torch_threads(threads_for(batch_size * cfg.n_instances * cfg.n_input_ae * cfg.n_hidden_ae)):
+            for step in bar:
+                with torch.no_grad():  # the model is frozen: we only read its activations
+                    h = sample(batch_size)
+                if step == 0:
+                    check_activations(h, self.cfg, batch_size)
+                l1_loss, l2_loss, loss, acts, _ = self.forward(h)
+                optimizer_step(optimizer, loss, step, lr)
+                frac_active_history.append((acts.detach() > 0).float().mean(0).cpu())
 
-            # Resample every window, except in the last one: a latent needs steps to learn its new direction.
-            window_ends = neuron_resample_window and (step + 1) % neuron_resample_window == 0
-            if window_ends and step + neuron_resample_window < steps:
-                window = torch.stack(list(frac_active_history)[-dead_neuron_window:])
-                resampled = resample(h, window.to(h.device), neuron_resample_scale).cpu()
-                reset_adam_state(optimizer, self, resampled)
-                resampled_since_log |= resampled
+                # Resample every window, except in the last one: a latent needs steps to learn its new direction.
+                window_ends = neuron_resample_window and (step + 1) % neuron_resample_window == 0
+                if window_ends and step + neuron_resample_window < steps:
+                    window = torch.stack(list(frac_active_history)[-dead_neuron_window:])
+                    resampled = resample(h, window.to(h.device), neuron_resample_scale).cpu()
+                    reset_adam_state(optimizer, self, resampled)
+                    resampled_since_log |= resampled
 
-            if step % log_freq == 0 or step + 1 == steps:
-                recent = torch.stack(list(frac_active_history)[-log_freq:]).mean(0)
-                log["steps"].append(step)
-                if log_weights:
-                    log["W_dec"].append(self.normalize_and_return_W_dec().detach().cpu().clone())
-                log["frac_active"].append(recent)
-                log["resampled"].append(resampled_since_log.clone())
-                log["l1_loss"].append(l1_loss.detach().mean(0).cpu())
-                log["l2_loss"].append(l2_loss.detach().mean(0).cpu())
-                resampled_since_log.zero_()
-                bar.set_postfix(l1=f"{log['l1_loss'][-1].mean():.3f}", l2=f"{log['l2_loss'][-1].mean():.4f}",
-                                dead=f"{(recent == 0).float().mean():.0%}")
+                if step % log_freq == 0 or step + 1 == steps:
+                    recent = torch.stack(list(frac_active_history)[-log_freq:]).mean(0)
+                    log["steps"].append(step)
+                    if log_weights:
+                        log["W_dec"].append(self.normalize_and_return_W_dec().detach().cpu().clone())
+                    log["frac_active"].append(recent)
+                    log["resampled"].append(resampled_since_log.clone())
+                    log["l1_loss"].append(l1_loss.detach().mean(0).cpu())
+                    log["l2_loss"].append(l2_loss.detach().mean(0).cpu())
+                    resampled_since_log.zero_()
+                    bar.set_postfix(l1=f"{log['l1_loss'][-1].mean():.3f}", l2=f"{log['l2_loss'][-1].mean():.4f}",
+                                    dead=f"{(recent == 0).float().mean():.0%}")
         return {k: (torch.tensor(v) if k == "steps" else torch.stack(v)) for k, v in log.items() if v}
 
 

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from solutions.toy_model import ToyModel, optimizer_step
 from utils.device import get_device
 from utils.progress import progress_bar
+from utils.threads import threads_for, torch_threads
 
 #: What learners write; the build replaces these bodies with `raise NotImplementedError`.
 EXERCISES = (
@@ -226,35 +227,39 @@ class AutoEncoder(nn.Module):
 
         bar = progress_bar(range(steps), desc=f"Training SAE ({resample_method} resampling)"
                            if neuron_resample_window else "Training SAE")
-        for step in bar:
-            with torch.no_grad():  # the model is frozen: we only read its activations
-                h = sample(batch_size)
-            if step == 0:
-                check_activations(h, self.cfg, batch_size)
-            l1_loss, l2_loss, loss, acts, _ = self.forward(h)
-            optimizer_step(optimizer, loss, step, lr)
-            frac_active_history.append((acts.detach() > 0).float().mean(0).cpu())
+        # Small SAEs (the toy model's) run on one CPU thread, which does not stall when the machine is busy;
+        # a language model's SAE keeps every core (utils/threads.py explains why).
+        cfg = self.cfg
+        with torch_threads(threads_for(batch_size * cfg.n_instances * cfg.n_input_ae * cfg.n_hidden_ae)):
+            for step in bar:
+                with torch.no_grad():  # the model is frozen: we only read its activations
+                    h = sample(batch_size)
+                if step == 0:
+                    check_activations(h, self.cfg, batch_size)
+                l1_loss, l2_loss, loss, acts, _ = self.forward(h)
+                optimizer_step(optimizer, loss, step, lr)
+                frac_active_history.append((acts.detach() > 0).float().mean(0).cpu())
 
-            # Resample every window, except in the last one: a latent needs steps to learn its new direction.
-            window_ends = neuron_resample_window and (step + 1) % neuron_resample_window == 0
-            if window_ends and step + neuron_resample_window < steps:
-                window = torch.stack(list(frac_active_history)[-dead_neuron_window:])
-                resampled = resample(h, window.to(h.device), neuron_resample_scale).cpu()
-                reset_adam_state(optimizer, self, resampled)
-                resampled_since_log |= resampled
+                # Resample every window, except in the last one: a latent needs steps to learn its new direction.
+                window_ends = neuron_resample_window and (step + 1) % neuron_resample_window == 0
+                if window_ends and step + neuron_resample_window < steps:
+                    window = torch.stack(list(frac_active_history)[-dead_neuron_window:])
+                    resampled = resample(h, window.to(h.device), neuron_resample_scale).cpu()
+                    reset_adam_state(optimizer, self, resampled)
+                    resampled_since_log |= resampled
 
-            if step % log_freq == 0 or step + 1 == steps:
-                recent = torch.stack(list(frac_active_history)[-log_freq:]).mean(0)
-                log["steps"].append(step)
-                if log_weights:
-                    log["W_dec"].append(self.normalize_and_return_W_dec().detach().cpu().clone())
-                log["frac_active"].append(recent)
-                log["resampled"].append(resampled_since_log.clone())
-                log["l1_loss"].append(l1_loss.detach().mean(0).cpu())
-                log["l2_loss"].append(l2_loss.detach().mean(0).cpu())
-                resampled_since_log.zero_()
-                bar.set_postfix(l1=f"{log['l1_loss'][-1].mean():.3f}", l2=f"{log['l2_loss'][-1].mean():.4f}",
-                                dead=f"{(recent == 0).float().mean():.0%}")
+                if step % log_freq == 0 or step + 1 == steps:
+                    recent = torch.stack(list(frac_active_history)[-log_freq:]).mean(0)
+                    log["steps"].append(step)
+                    if log_weights:
+                        log["W_dec"].append(self.normalize_and_return_W_dec().detach().cpu().clone())
+                    log["frac_active"].append(recent)
+                    log["resampled"].append(resampled_since_log.clone())
+                    log["l1_loss"].append(l1_loss.detach().mean(0).cpu())
+                    log["l2_loss"].append(l2_loss.detach().mean(0).cpu())
+                    resampled_since_log.zero_()
+                    bar.set_postfix(l1=f"{log['l1_loss'][-1].mean():.3f}", l2=f"{log['l2_loss'][-1].mean():.4f}",
+                                    dead=f"{(recent == 0).float().mean():.0%}")
         return {k: (torch.tensor(v) if k == "steps" else torch.stack(v)) for k, v in log.items() if v}
 
 

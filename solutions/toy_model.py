@@ -27,6 +27,7 @@ from torch.nn import functional as F
 
 from utils.device import get_device
 from utils.progress import progress_bar
+from utils.threads import threads_for, torch_threads
 
 #: What learners write; the build replaces these bodies with `raise NotImplementedError`.
 EXERCISES = ("ToyModel.forward", "ToyModel.generate_batch", "ToyModel.calculate_loss")
@@ -146,18 +147,22 @@ def optimize(
     lr_scale = lr_scale or constant_lr
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     bar = progress_bar(range(steps), desc="Training toy model")
-    for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = lr * lr_scale(step, steps)
-        batch = model.generate_batch(batch_size)
-        out = model(batch)
-        loss = model.calculate_loss(out, batch)
-        optimizer_step(optimizer, loss, step, lr)
-        if step % log_freq == 0 or step + 1 == steps:
-            # Per-instance loss, for the bar: recomputed without the sum over instances.
-            with torch.no_grad():
-                per_inst = (model.importance * (batch - out) ** 2).mean(dim=(0, 2))
-            bar.set_postfix(loss=[round(x, 4) for x in per_inst.tolist()[:8]])
+    # A toy model's operations are tiny: one CPU thread runs them as fast as several, and does not stall
+    # when the machine is busy (utils/threads.py explains why).
+    cfg = model.cfg
+    with torch_threads(threads_for(batch_size * cfg.n_instances * cfg.n_features * cfg.n_hidden)):
+        for step in bar:
+            for group in optimizer.param_groups:
+                group["lr"] = lr * lr_scale(step, steps)
+            batch = model.generate_batch(batch_size)
+            out = model(batch)
+            loss = model.calculate_loss(out, batch)
+            optimizer_step(optimizer, loss, step, lr)
+            if step % log_freq == 0 or step + 1 == steps:
+                # Per-instance loss, for the bar: recomputed without the sum over instances.
+                with torch.no_grad():
+                    per_inst = (model.importance * (batch - out) ** 2).mean(dim=(0, 2))
+                bar.set_postfix(loss=[round(x, 4) for x in per_inst.tolist()[:8]])
 
 
 def constant_lr(step: int, steps: int) -> float:

@@ -3,7 +3,7 @@ writes it to utils/BENCHMARKS.md (linked from the README). Not a test: timings a
 asserted.
 
     python -m utils.bench            # everything (about 8 minutes on 2 cores)
-    python -m utils.bench toy        # only the named parts: toy, sae_step, activations, notebooks, grading
+    python -m utils.bench toy        # only the named parts: toy, busy, sae_step, activations, notebooks, grading
 """
 
 from __future__ import annotations
@@ -64,6 +64,56 @@ def bench_toy(steps: int = 300) -> list[tuple[str, str, str]]:
         rows.append((f"toy model {n_feat}→{n_hidden}, {n_inst} instances, batch {batch}",
                      f"{steps / t_stacked:,.0f} steps/s stacked vs {steps / t_loop:,.0f} looped",
                      f"{t_loop / t_stacked:.1f}× faster stacked"))
+    return rows
+
+
+def _busy_processes(n: int) -> list:
+    """n processes that each keep one core busy (plain Python spinning), like another notebook or a build."""
+    import subprocess
+
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def bench_busy(steps: int = 1000) -> list[tuple[str, str, str]]:
+    """Section 1's 5 -> 2 model (8 instances, batch 1024) trained on an idle machine and beside a competing CPU
+    load of one and of two spinning processes: with the workbook's thread policy (one thread for toy models,
+    utils/threads.py), and with torch's default of one thread per core, which the policy replaces."""
+    from unittest import mock
+
+    from solutions import toy_model
+    from solutions.toy_model import ToyModel, ToyModelConfig, optimize
+
+    def train(threads: int | None, n_steps: int, repeats: int = 3) -> float:
+        """Seconds per `steps` steps, best of `repeats` runs of n_steps."""
+        def once() -> float:
+            torch.manual_seed(0)
+            model = ToyModel(ToyModelConfig(8, 5, 2), feature_probability=0.1, device="cpu")
+            return _timed(lambda: optimize(model, steps=n_steps)) * steps / n_steps
+        if threads is None:  # the policy, as the notebooks run it
+            return min(once() for _ in range(repeats))
+        with mock.patch.object(toy_model, "threads_for", lambda work: threads):
+            return min(once() for _ in range(repeats))
+
+    train(None, steps // 10, repeats=1)  # warm up: the first run pays for allocations and lazy imports
+    cores = os.cpu_count() or 1
+    idle_policy, idle_default = train(None, steps), train(cores, steps)
+    rows = [(f"toy model 5→2, {steps} steps, idle machine: the policy (1 thread)", f"{idle_policy:.1f} s",
+             f"torch's default ({cores} threads): {idle_default:.1f} s")]
+    for load in (1, 2):
+        spinners = _busy_processes(load)
+        try:
+            time.sleep(1)
+            busy_policy = train(None, steps)
+            busy_default = train(cores, steps // 10)  # 10x fewer steps, scaled: it crawls
+        finally:
+            for p in spinners:
+                p.kill()
+                p.wait()
+        fair = max(1.0, (load + 1) / cores)  # the slow-down an ideal scheduler gives one more busy thread
+        rows.append((f"same, beside {load} spinning process{'es' if load > 1 else ''} ({cores} cores)",
+                     f"{busy_policy:.1f} s = {busy_policy / idle_policy:.2f}× idle (goal ≤ 1.5×; fair share"
+                     f" {fair:.2f}×)",
+                     f"torch's default: {busy_default:.1f} s = {busy_default / idle_policy:.1f}× idle"))
     return rows
 
 
@@ -229,7 +279,7 @@ def bench_activations(batches: int = 8, rounds: int = 5) -> list[tuple[str, str,
              f"{best['full16'] / best['full']:.2f}× the baseline")]
 
 
-PARTS = {"toy": bench_toy, "sae_step": bench_sae_step, "activations": bench_activations,
+PARTS = {"toy": bench_toy, "busy": bench_busy, "sae_step": bench_sae_step, "activations": bench_activations,
          "notebooks": bench_notebooks, "grading": bench_grading}
 
 
