@@ -11,6 +11,7 @@ The reference code lives once, in solutions/*.py. A notebook cell whose metadata
     python -m utils.build              # regenerate everything (executes the solution notebooks)
     python -m utils.build --check      # exit 1, listing stale files, if anything is out of date
     python -m utils.build 1            # only notebooks whose name starts with "1"
+    python -m utils.build --git-url URL   # notebooks opened alone (Colab) clone the workbook from URL
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import ast
 import copy
 import importlib
 import os
+import re
 import sys
 import textwrap
 import time
@@ -128,13 +130,28 @@ def _without_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def _sources(nb) -> list[tuple[str, str]]:
-    return [(c.cell_type, c.source) for c in nb.cells]
+_GIT_URL_LINE = re.compile(r"^WORKBOOK_GIT_URL = .*$", re.MULTILINE)
+
+
+def _sources(nb, ignore_git_url: bool = False) -> list[tuple[str, str]]:
+    """Each cell's kind and source; with ignore_git_url, the bootstrap's URL line (which changes nothing a
+    notebook computes here) is left out, so that setting it does not re-execute the solution notebooks."""
+    strip = (lambda src: _GIT_URL_LINE.sub("WORKBOOK_GIT_URL = ...", src)) if ignore_git_url else (lambda src: src)
+    return [(c.cell_type, strip(c.source)) for c in nb.cells]
+
+
+def set_git_url(url: str) -> None:
+    """Write the URL that notebooks opened alone (Colab) clone the workbook from into their first cell."""
+    if not url or any(c.isspace() for c in url) or "'" in url or '"' in url:
+        raise SystemExit(f"--git-url wants a git URL without spaces or quotes (https://..., git@..., file://...),"
+                         f" not {url!r}")
+    BOOTSTRAP.write_text(_GIT_URL_LINE.sub(f'WORKBOOK_GIT_URL = "{url}"', BOOTSTRAP.read_text(), count=1))
 
 
 #: utils/ scripts that no notebook runs: changing them need not re-execute the notebooks. (A tool left off
-#: this list only costs an unneeded re-execution, never a missed one.)
-TOOLS_NOT_IN_NOTEBOOKS = {"bench.py", "export_html.py"}
+#: this list only costs an unneeded re-execution, never a missed one.) The bootstrap is part of every
+#: notebook's source, which is compared on its own.
+TOOLS_NOT_IN_NOTEBOOKS = {"bench.py", "export_html.py", "notebook_bootstrap.py"}
 
 
 def fingerprint(py_path: Path) -> str:
@@ -169,9 +186,15 @@ def build(names: list[str], check: bool, run: bool = True) -> list[str]:
         old = nbformat.read(sol_path, as_version=4) if sol_path.exists() else None
         inputs = fingerprint(py_path)
         solution.metadata["workbook"] = {"inputs": inputs}
-        up_to_date = old is not None and _sources(old) == _sources(solution) and all(
+        up_to_date = old is not None and _sources(old, True) == _sources(solution, True) and all(
             c.get("execution_count") for c in old.cells if c.cell_type == "code") and \
             old.metadata.get("workbook", {}).get("inputs") == inputs
+        if up_to_date and _sources(old) != _sources(solution):  # only the git URL changed: no need to re-run
+            stale.append(str(sol_path.relative_to(ROOT)))
+            if not check:
+                for old_cell, cell in zip(old.cells, solution.cells, strict=True):
+                    old_cell.source = cell.source
+                nbformat.write(old, sol_path)
         if not up_to_date:
             stale.append(str(sol_path.relative_to(ROOT)))
         if not check and run and (not up_to_date or names):
@@ -188,8 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="notebook name prefixes (default: all)")
     parser.add_argument("--check", action="store_true", help="only report stale files")
     parser.add_argument("--no-execute", action="store_true", help="do not execute solution notebooks")
+    parser.add_argument("--git-url", help="the git URL that notebooks opened alone (in Colab) clone the workbook from")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    if args.git_url is not None:
+        if args.check:
+            raise SystemExit("--git-url changes the notebooks; it cannot be combined with --check")
+        set_git_url(args.git_url)
     stale = build(args.names, check=args.check, run=not args.no_execute)
     if args.check and stale:
         print("stale (run `python -m utils.build`):\n  " + "\n  ".join(stale))
