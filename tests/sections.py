@@ -26,6 +26,12 @@ class Section:
         importlib.import_module(f"tests.mutants.{self.module}")
         return [m for m in REGISTRY if m.exercise in self.checks]
 
+    def alternatives(self) -> list:
+        from tests.mutants import ALTERNATIVES
+
+        importlib.import_module(f"tests.mutants.{self.module}")
+        return [m for m in ALTERNATIVES if m.exercise in self.checks]
+
 
 SECTIONS = [Section("1_toy_bottleneck", "toy_model"), Section("2_sae_training", "sae"), Section("3_llm_sae", "llm_sae"),
             Section("4_feature_interpretation", "interpretation")]

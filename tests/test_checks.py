@@ -8,6 +8,7 @@ from tests.sections import ROOT, SECTIONS, notebook_namespace
 
 EXERCISES = [(s, name) for s in SECTIONS for name in s.checks]
 MUTANTS = [m for s in SECTIONS for m in s.mutants()]
+ALTERNATIVES = [m for s in SECTIONS for m in s.alternatives()]
 
 
 @pytest.mark.parametrize("section,exercise", EXERCISES, ids=[e for _, e in EXERCISES])
@@ -51,3 +52,10 @@ def test_failed_check_renders_as_one_short_message_in_ipython():
     failure = CheckFailed("X.forward", "is wrong.", "do better.")
     lines = failure._render_traceback_()
     assert len(lines) == 2 and "X.forward" in lines[0] and "Hint: do better." in lines[1]
+
+
+@pytest.mark.parametrize("m", ALTERNATIVES, ids=[m.name for m in ALTERNATIVES])
+def test_right_answer_written_differently_passes(m, capsys):
+    check, _ = next(s.checks[m.exercise] for s in SECTIONS if m.exercise in s.checks)
+    check(m.impl)
+    assert f"✓ {m.exercise}" in capsys.readouterr().out

@@ -95,6 +95,22 @@ def _where(exc: BaseException) -> str:
     return f" (in {f.name}, line {f.lineno}: `{(f.line or '').strip()}`)"
 
 
+#: Errors whose cause is known whatever the exercise: words in torch's message -> what the learner did.
+KNOWN_ERRORS = {
+    "leaf Variable that requires grad is being used in an in-place operation":
+        "an in-place operation (/=, *=, +=, .abs_(), [...] = ...) on a parameter: autograd forbids it. Assign to"
+        " the parameter's .data (self.W_dec.data = ...), or compute a new tensor instead.",
+    "does not require grad and does not have a grad_fn":
+        "the result was cut off from autograd: look for .detach(), .data, .item() or torch.no_grad().",
+    "probability tensor contains either `inf`, `nan` or element < 0":
+        "torch.multinomial got NaN or negative weights: check the weights before sampling (all zeros divided by"
+        " their sum gives NaN).",
+    "invalid multinomial distribution (with replacement=False, not enough non-negative category to sample)":
+        "torch.multinomial(..., replacement=False) cannot draw more samples than there are nonzero weights:"
+        " use replacement=True.",
+}
+
+
 def call_learner(exercise: str, fn: Callable, *args, crash_hint: str | None = None, **kwargs):
     """Call the learner's code; turn every way it can go wrong into a one-line CheckFailed.
     `crash_hint` replaces the generic hint when the code raises (name the likely edge case)."""
@@ -117,8 +133,9 @@ def call_learner(exercise: str, fn: Callable, *args, crash_hint: str | None = No
         raise CheckFailed(exercise, "called sys.exit() / exit().", "remove the exit call.") from None
     except Exception as e:  # the learner's bug, reported in one line
         msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        known = next((hint for words, hint in KNOWN_ERRORS.items() if words in str(e)), None)
         raise CheckFailed(exercise, f"raised {type(e).__name__}: {msg}{_where(e)}",
-                          crash_hint or "run the cell above on a small input and look at each tensor's shape."
+                          known or crash_hint or "run the cell above on a small input and look at each tensor's shape."
                           ) from None
 
 
@@ -153,6 +170,13 @@ def close(a: Tensor, b: Tensor, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
     return a.shape == b.shape and torch.allclose(a, b, rtol=rtol, atol=atol)
 
 
+def _subject(name: str) -> str:
+    """`name` with the right form of "do": "acts do", "the loss does" (a plural noun ends in s, loss does not)."""
+    head = name.split(" (")[0].split()[-1] if name.split(" (")[0].split() else name
+    plural = head.endswith("s") and not head.endswith(("ss", "_loss", "ous")) and head != "is"
+    return f"{name} {'do' if plural else 'does'}"
+
+
 def compare(exercise: str, got: Tensor, expected: Tensor, name: str, mistakes: dict[str, Tensor] | None = None,
             rtol: float = 1e-4, atol: float = 1e-5, generic_hint: str | None = None) -> None:
     """Fail unless got ≈ expected; if got matches a known mistake, name it."""
@@ -160,17 +184,47 @@ def compare(exercise: str, got: Tensor, expected: Tensor, name: str, mistakes: d
         return
     for hint, wrong in (mistakes or {}).items():
         if close(got, wrong, rtol, atol):
-            raise CheckFailed(exercise, f"{name} does not match the reference.", hint)
+            raise CheckFailed(exercise, f"{_subject(name)} not match the reference.", hint)
     got, expected = got.detach().float().cpu(), expected.detach().float().cpu()
     diff = (got - expected).abs()
     idx = tuple(int(i) for i in torch.nonzero(diff == diff.max())[0]) if diff.ndim else ()
     where = f" at index {list(idx)}" if idx else ""
     raise CheckFailed(
         exercise,
-        f"{name} does not match the reference: largest difference {diff.max().item():.3g}{where}"
+        f"{_subject(name)} not match the reference: largest difference {diff.max().item():.3g}{where}"
         f" (yours {got[idx].item():.4g}, expected {expected[idx].item():.4g}).",
         generic_hint,
     )
+
+
+DETACHED_HINT = ("part of the computation is cut off from autograd: look for .detach(), .data, .item(),"
+                 " torch.tensor(...) or torch.no_grad() on the way from the parameters to the result.")
+
+
+def compare_gradients(exercise: str, got: Tensor, expected: Tensor, name: str,
+                      learner_params: dict[str, Tensor], reference_params: dict[str, Tensor],
+                      hints: dict[str, str] | str | None = None) -> None:
+    """Training follows the gradient, not the value: backpropagate `got` and `expected` with the same random
+    weights, and fail unless every parameter's gradient matches. A stray .detach() leaves the value right
+    and the gradient wrong (or missing), and the model then silently fails to learn. `hints` maps a
+    parameter name to what its wrong gradient most likely means (one string: the same for every parameter)."""
+    hints = dict.fromkeys(reference_params, hints) if isinstance(hints, str) else (hints or {})
+    weights = torch.randn(expected.shape, generator=torch.Generator().manual_seed(1))
+    if not got.requires_grad:
+        raise CheckFailed(exercise, f"{name} has no gradient at all, so nothing would train.",
+                          next(iter(hints.values()), DETACHED_HINT) if len(set(hints.values())) == 1 else DETACHED_HINT)
+    names = list(reference_params)
+    got_grads = torch.autograd.grad((got * weights.to(got.device)).sum(), [learner_params[n] for n in names],
+                                    allow_unused=True, retain_graph=True)
+    expected_grads = torch.autograd.grad((expected * weights).sum(), [reference_params[n] for n in names],
+                                         allow_unused=True, retain_graph=True)
+    for param, mine, theirs in zip(names, got_grads, expected_grads, strict=True):
+        theirs = torch.zeros_like(reference_params[param]) if theirs is None else theirs
+        mine = torch.zeros_like(theirs) if mine is None else mine
+        if not close(mine, theirs):
+            what = "gets no gradient" if mine.abs().max() == 0 else "gets the wrong gradient"
+            raise CheckFailed(exercise, f"the value of {name} is right, but {param} {what} from it.",
+                              hints.get(param, DETACHED_HINT))
 
 
 def exercise_check(exercise: str):

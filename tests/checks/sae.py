@@ -16,7 +16,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from solutions import sae as ref
-from tests.checks.core import CheckFailed, call_learner, close, compare, exercise_check, expect_tensor
+from tests.checks.core import (
+    CheckFailed,
+    call_learner,
+    close,
+    compare,
+    compare_gradients,
+    exercise_check,
+    expect_tensor,
+)
 
 CFG = ref.AutoEncoderConfig(n_instances=3, n_input_ae=4, n_hidden_ae=6, l1_coeff=0.3)
 TIED = ref.AutoEncoderConfig(n_instances=3, n_input_ae=4, n_hidden_ae=6, l1_coeff=0.3, tied_weights=True)
@@ -161,13 +169,20 @@ def check_normalize_and_return_W_dec(AutoEncoder) -> None:
 
 @exercise_check("AutoEncoder.forward")
 def check_forward(AutoEncoder) -> None:
+    # Both branches the spec names: untied (W_dec) and tied (the decoder is W_enc's transpose).
+    for cfg in (CFG, TIED):
+        _check_forward_on(AutoEncoder, cfg)
+
+
+def _check_forward_on(AutoEncoder, cfg: ref.AutoEncoderConfig) -> None:
     ex = "AutoEncoder.forward"
-    reference = reference_sae(CFG)
+    tied = " (tied_weights=True)" if cfg.tied_weights else ""
+    reference = reference_sae(cfg)
     learner = bare(AutoEncoder, reference, use_reference_for=("normalize_and_return_W_dec",))
-    batch, inst, d_in, d_hid = 8, CFG.n_instances, CFG.n_input_ae, CFG.n_hidden_ae
+    batch, inst, d_in, d_hid = 8, cfg.n_instances, cfg.n_input_ae, cfg.n_hidden_ae
     h = torch.randn(batch, inst, d_in) + reference.b_dec.detach()
     h_before = h.clone()
-    raw_W_dec = reference.W_dec.detach().clone()
+    raw_W_dec = (reference.W_enc.transpose(-1, -2) if cfg.tied_weights else reference.W_dec).detach().clone()
     result = call_learner(ex, learner, h)
     if not isinstance(result, tuple) or len(result) != 5:
         length = f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""
@@ -182,38 +197,51 @@ def check_forward(AutoEncoder) -> None:
     expect_tensor(ex, l2, "l2_loss", (batch, inst), "batch, inst")
     expect_tensor(ex, loss, "loss", (), "")
 
+    ref_l1, ref_l2, ref_loss, ref_acts, ref_h_rec = reference(h)  # with gradients, compared below
     with torch.no_grad():
-        ref_l1, ref_l2, ref_loss, ref_acts, ref_h_rec = reference(h)
         W_enc, b_enc, b_dec = reference.W_enc.detach(), reference.b_enc.detach(), reference.b_dec.detach()
         W_dec = reference.normalize_and_return_W_dec().detach()
         pre = torch.einsum("bid,idh->bih", h - b_dec, W_enc)
-    compare(ex, acts, ref_acts, "acts", mistakes={
+    compare(ex, acts, ref_acts, "acts" + tied, mistakes={
         "you forgot to centre the input: encode h - b_dec, not h.":
             F.relu(torch.einsum("bid,idh->bih", h, W_enc) + b_enc),
         "you forgot b_enc in the encoder.": F.relu(pre),
         "you forgot the ReLU on the latents.": pre + b_enc,
     }, generic_hint="acts = ReLU((h - b_dec) @ W_enc + b_enc).")
-    compare(ex, h_rec, ref_h_rec, "h_reconstructed", mistakes={
-        "decode with the normalised decoder, self.normalize_and_return_W_dec(), not the raw W_dec.":
-            torch.einsum("bih,ihd->bid", ref_acts, raw_W_dec) + b_dec,
-        "you forgot to add b_dec back after decoding.": torch.einsum("bih,ihd->bid", ref_acts, W_dec),
+    compare(ex, h_rec, ref_h_rec, "h_reconstructed" + tied, mistakes={
+        "decode with the normalised decoder, self.normalize_and_return_W_dec(), not the raw W_dec"
+        + (" (with tied weights: not the raw W_enc transposed)." if tied else "."):
+            torch.einsum("bih,ihd->bid", ref_acts.detach(), raw_W_dec) + b_dec,
+        "you forgot to add b_dec back after decoding.": torch.einsum("bih,ihd->bid", ref_acts.detach(), W_dec),
     }, generic_hint="h_reconstructed = acts @ W_dec_normalised + b_dec.")
-    compare(ex, l1, ref_l1, "l1_loss", mistakes={
+    compare(ex, l1, ref_l1, "l1_loss" + tied, mistakes={
         "that looks like l2_loss: return (l1_loss, l2_loss, ...) in that order.": ref_l2,
         "you averaged the L1 over the latents; sum it (every active latent costs).": ref_acts.mean(-1),
         "the L1 penalty is the sum of |acts|, not of acts squared.": ref_acts.pow(2).sum(-1),
     })
-    compare(ex, l2, ref_l2, "l2_loss", mistakes={
+    compare(ex, l2, ref_l2, "l2_loss" + tied, mistakes={
         "you summed the squared error over d_in; average it.": (ref_h_rec - h).pow(2).sum(-1),
         "l2_loss is the mean squared error, not the norm of the error.": (ref_h_rec - h).norm(dim=-1),
     })
-    compare(ex, loss, ref_loss, "loss", mistakes={
+    compare(ex, loss, ref_loss, "loss" + tied, mistakes={
         "you averaged over instances; sum over them (each instance is its own SAE).": ref_loss / inst,
         "you forgot to multiply the L1 term by cfg.l1_coeff.": (ref_l1 + ref_l2).mean(0).sum(),
         "you summed over the batch; take the mean over the batch.": ref_loss * batch,
     }, generic_hint="loss = (l1_coeff * l1_loss + l2_loss).mean(0).sum().")
     if not loss.requires_grad:
         raise CheckFailed(ex, "the loss has no gradient.", "avoid .item(), .detach() and .data on the way.")
+
+    # The values are right; training follows the gradients. Each loss term is checked on its own, so that a
+    # term computed from a detached tensor shows even when the total's gradient is dominated by the other.
+    mine, theirs = dict(learner.named_parameters()), dict(reference.named_parameters())
+    compare_gradients(ex, l1, ref_l1, "l1_loss" + tied, mine, theirs, hints=(
+        "compute l1_loss from acts as they are, not acts.detach(): the L1 penalty's gradient is what pushes"
+        " latents towards zero; without it latents fire on most inputs."))
+    compare_gradients(ex, l2, ref_l2, "l2_loss" + tied, mine, theirs, hints=(
+        "compute l2_loss from h_reconstructed (and acts) as they are, not detached: the reconstruction error's"
+        " gradient is what teaches the SAE to reconstruct; without it the L1 penalty kills every latent."))
+    compare_gradients(ex, loss, ref_loss, "loss" + tied, mine, theirs, hints=(
+        "build the loss from l1_loss and l2_loss themselves, not from detached copies or .item()."))
 
 
 # ---------------------------------------------------------------------------------------- resampling

@@ -10,7 +10,15 @@ import torch
 from torch.nn import functional as F
 
 from solutions import toy_model as ref
-from tests.checks.core import CheckFailed, call_learner, compare, exercise_check, expect_tensor
+from tests.checks.core import (
+    DETACHED_HINT,
+    CheckFailed,
+    call_learner,
+    compare,
+    compare_gradients,
+    exercise_check,
+    expect_tensor,
+)
 
 CFG = ref.ToyModelConfig(n_instances=3, n_features=7, n_hidden=4)
 
@@ -53,6 +61,14 @@ def check_forward(ToyModel) -> None:
         "you applied the ReLU to the hidden layer h = W x too; only the output has a ReLU.":
             F.relu(torch.einsum("bih,ihg->big", F.relu(torch.einsum("bif,ihf->bih", features, W)), W) + b),
     }, generic_hint="out = ReLU(W^T (W x) + b_final), per instance.")
+
+    # Training follows the gradient: W is used twice (compress, reconstruct) and must get its gradient from both.
+    out = call_learner(ex, learner, features)
+    compare_gradients(ex, out, reference(features), "forward(features)", dict(learner.named_parameters()),
+                      dict(reference.named_parameters()), hints={
+                          "W": "W is used twice, to compress (h = W x) and to reconstruct (W^T h): both einsums must"
+                               " use self.W itself, not self.W.detach() or self.W.data, so W learns from both.",
+                          "b_final": "add self.b_final itself, not a detached copy or its .data."})
 
     # Any number of leading dims: [inst, feat] and [2, 5, inst, feat] must work too.
     for shape in [(CFG.n_instances, CFG.n_features), (2, 5, CFG.n_instances, CFG.n_features)]:
@@ -100,6 +116,29 @@ def check_generate_batch(ToyModel) -> None:
             hint = "a feature should be nonzero with probability self.feature_probability[inst, feat]."
         raise CheckFailed(ex, f"feature {f} of instance {i} is nonzero {100 * fires[i, f]:.1f}% of the time;"
                               f" expected {100 * p[i, f]:.1f}%.", hint)
+
+    # Features fire independently: within an instance (one draw per feature, not one per row) and across
+    # instances. Marginal rates alone cannot see this; P(f and g) = P(f) P(g) can.
+    fired = (batch != 0).float()
+    joint = torch.einsum("nif,nig->ifg", fired, fired) / n  # [inst, feat, feat]
+    excess = (joint - fires[:, :, None] * fires[:, None, :]).abs()
+    excess = excess * (1 - torch.eye(CFG.n_features))  # a feature with itself is not a pair
+    if excess.max() > 0.03:
+        i, f, g = [int(v) for v in torch.nonzero(excess == excess.max())[0]]
+        raise CheckFailed(ex, f"features {f} and {g} of instance {i} fire together {100 * joint[i, f, g]:.1f}% of the"
+                              f" time; independent features would {100 * fires[i, f] * fires[i, g]:.1f}%.",
+                          "draw one random number per (batch, instance, feature) for the firing mask, shape"
+                          " [batch, n_instances, n_features]: one number per row (shape [batch, n_instances, 1])"
+                          " makes an instance's features fire together.")
+    across = (torch.einsum("nf,nf->f", fired[:, 0], fired[:, 1]) / n - fires[0] * fires[1]).abs()
+    if across.max() > 0.03:
+        raise CheckFailed(ex, "instances 0 and 1 fire their features together, not independently.",
+                          "draw the firing mask with the full shape [batch, n_instances, n_features]: a mask of shape"
+                          " [batch, 1, n_features] is shared by every instance.")
+    both = (batch[..., 0] != 0) & (batch[..., 1] != 0)
+    if both.any() and (batch[..., 0][both] == batch[..., 1][both]).float().mean() > 0.5:
+        raise CheckFailed(ex, "features that fire in the same row all take the same value.",
+                          "draw one value per (batch, instance, feature): torch.rand of the full shape.")
 
     if present.unique().numel() < 100:
         raise CheckFailed(ex, f"the nonzero values take only {present.unique().numel()} different values.",
@@ -150,6 +189,9 @@ def check_calculate_loss(ToyModel) -> None:
         "you used the absolute error; the loss is the squared error.":
             (importance * (batch - out.detach()).abs()).mean(dim=(0, 2)).sum(),
     }, generic_hint="L = sum over instances of mean over (batch, feat) of importance * (x - x')^2.")
+    out_ref = out.detach().clone().requires_grad_(True)
+    compare_gradients(ex, loss, reference.calculate_loss(out_ref, batch), "the loss", {"out": out}, {"out": out_ref},
+                      hints=f"the model's output `out` must reach the loss with its gradient. {DETACHED_HINT}")
 
 
 #: Exercise name -> (check, name of the notebook object it takes), in notebook order.

@@ -6,7 +6,7 @@ from torch.nn import functional as F
 
 from solutions.llm_sae import MLP_HOOK, ActivationBuffer, get_mlp_activations, stop_layer
 from solutions.sae import AutoEncoder, AutoEncoderConfig
-from tests.mutants import mutant
+from tests.mutants import alternative, mutant
 
 # ---------------------------------------------------------------------- highest_activating_tokens
 
@@ -62,7 +62,7 @@ for _hint, _impl in [
 _first_answer: dict = {}
 
 
-@mutant("highest_activating_tokens", "values does not match")
+@mutant("highest_activating_tokens", "values do not match")
 def remembers_its_first_answer(tokens, model, autoencoder, feature_idx, instance_idx=0, k=10, batch_size=64):
     """Computes once, then returns that answer whatever latent is asked for (a stale cache)."""
     key = id(autoencoder)
@@ -257,3 +257,13 @@ for _hint, _impl in [
 def returns_log(model, tokens, hook_name, n_hidden_ae, steps=600, batch_size=1024, l1_coeff=5e-4, lr=1e-3, seed=0):
     sae = _train("x")(model, tokens, hook_name, n_hidden_ae, 1, batch_size, l1_coeff, lr, seed)
     return sae, {}
+
+
+# --------------------------------------------------------------- right answers, written differently
+
+@alternative("feature_logit_effect")
+def logit_effect_via_normalised_decoder(model, autoencoder, feature_idx, instance_idx=0):
+    """Right: the bundled decoder is unit norm already, so normalising it first changes nothing that matters
+    (but rewrites W_dec in place, in the last bit)."""
+    W_dec = autoencoder.normalize_and_return_W_dec()
+    return W_dec[instance_idx, feature_idx] @ model.W_out[0] @ model.W_U

@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from solutions.sae import AutoEncoder, xavier_normal
-from tests.mutants import mutant
+from tests.mutants import alternative, mutant
 from utils.device import get_device
 
 # ------------------------------------------------------------------------------------------ __init__
@@ -303,3 +303,60 @@ _advanced_mutant("mean norm of the live encoder columns", enc_norm="none")
 _advanced_mutant("live latents' encoder columns only", enc_norm="all")
 _advanced_mutant("b_enc of resampled latents is not 0", reset_b_enc=False)
 _advanced_mutant("zero loss on every input", skip_empty=False)
+
+
+# ------------------------------------------------------------- what learners wrote, tried without reading tests/
+
+def _forward_with(self, h, detach_acts_for_l1=False, detach_rec_for_l2=False):
+    W_dec = self.normalize_and_return_W_dec()
+    acts = F.relu(einops.einsum(h - self.b_dec, self.W_enc, "b i d, i d h -> b i h") + self.b_enc)
+    h_rec = einops.einsum(acts, W_dec, "b i h, i h d -> b i d") + self.b_dec
+    l1 = (acts.detach() if detach_acts_for_l1 else acts).abs().sum(-1)
+    l2 = ((h_rec.detach() if detach_rec_for_l2 else h_rec) - h).pow(2).mean(-1)
+    loss = (self.cfg.l1_coeff * l1 + l2).mean(0).sum()
+    return l1, l2, loss, acts, h_rec
+
+
+@mutant("AutoEncoder.forward", "not acts.detach()")
+class L1OnDetachedActs(AutoEncoder):
+    def forward(self, h):  # "the penalty is only a number to log"
+        return _forward_with(self, h, detach_acts_for_l1=True)
+
+
+@mutant("AutoEncoder.forward", "compute l2_loss from h_reconstructed")
+class L2OnDetachedReconstruction(AutoEncoder):
+    def forward(self, h):
+        return _forward_with(self, h, detach_rec_for_l2=True)
+
+
+@mutant("AutoEncoder.forward", "tied_weights=True")
+class TiedBranchUsesRawEncoder(AutoEncoder):
+    def forward(self, h):  # the untied branch is right; the tied one decodes with W_enc's raw transpose
+        if not self.cfg.tied_weights:
+            return AutoEncoder.forward(self, h)
+        acts = F.relu(einops.einsum(h - self.b_dec, self.W_enc, "b i d, i d h -> b i h") + self.b_enc)
+        h_rec = einops.einsum(acts, self.W_enc.transpose(-1, -2), "b i h, i h d -> b i d") + self.b_dec
+        l1, l2 = acts.abs().sum(-1), (h_rec - h).pow(2).mean(-1)
+        return l1, l2, (self.cfg.l1_coeff * l1 + l2).mean(0).sum(), acts, h_rec
+
+
+# --------------------------------------------------------------- right answers, written differently
+
+@alternative("AutoEncoder.forward")
+class ForwardWithMatmulAndNorm(AutoEncoder):
+    def forward(self, h):  # torch ops instead of einops, L1 as a 1-norm: the same maths
+        W_dec = self.normalize_and_return_W_dec()
+        acts = torch.relu(((h - self.b_dec).unsqueeze(-2) @ self.W_enc).squeeze(-2) + self.b_enc)
+        h_rec = (acts.unsqueeze(-2) @ W_dec).squeeze(-2) + self.b_dec
+        l1 = acts.norm(p=1, dim=-1)
+        l2 = F.mse_loss(h_rec, h, reduction="none").mean(-1)
+        return l1, l2, (self.cfg.l1_coeff * l1 + l2).mean(0).sum(), acts, h_rec
+
+
+@mutant("AutoEncoder.normalize_and_return_W_dec", "in-place operation")
+class InPlaceDivideOnParameter(AutoEncoder):
+    def normalize_and_return_W_dec(self):
+        if self.cfg.tied_weights:
+            return AutoEncoder.normalize_and_return_W_dec(self)
+        self.W_dec /= self.W_dec.norm(dim=-1, keepdim=True) + self.cfg.weight_normalize_eps
+        return self.W_dec

@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from solutions.toy_model import ToyModel
-from tests.mutants import mutant
+from tests.mutants import alternative, mutant
 
 # ------------------------------------------------------------------------------------------ forward
 
@@ -204,3 +204,68 @@ class ItemLoss(ToyModel):
 class DetachedLoss(ToyModel):
     def calculate_loss(self, out, batch):
         return ToyModel.calculate_loss(self, out.detach(), batch)
+
+
+# ------------------------------------------------------------- what learners wrote, tried without reading tests/
+
+@mutant("ToyModel.forward", "both einsums must use self.W itself")
+class DetachedWInCompress(ToyModel):
+    def forward(self, features):  # "W is only a lookup here": detached in the first einsum
+        h = einops.einsum(features, self.W.detach(), "... inst feat, inst hidden feat -> ... inst hidden")
+        return F.relu(einops.einsum(h, self.W, "... inst hidden, inst hidden feat -> ... inst feat") + self.b_final)
+
+
+@mutant("ToyModel.forward", "add self.b_final itself")
+class DetachedBias(ToyModel):
+    def forward(self, features):
+        h = einops.einsum(features, self.W, "... inst feat, inst hidden feat -> ... inst hidden")
+        out = einops.einsum(h, self.W, "... inst hidden, inst hidden feat -> ... inst feat")
+        return F.relu(out + self.b_final.data)
+
+
+@mutant("ToyModel.generate_batch", "one number per row")
+class OneMaskPerInstance(ToyModel):
+    def generate_batch(self, batch_size):
+        shape = (batch_size, self.cfg.n_instances, self.cfg.n_features)
+        fires = torch.rand(batch_size, self.cfg.n_instances, 1) < self.feature_probability
+        return torch.where(fires, torch.rand(shape), 0.0)
+
+
+@mutant("ToyModel.generate_batch", "shared by every instance")
+class MaskSharedByInstances(ToyModel):
+    def generate_batch(self, batch_size):
+        shape = (batch_size, self.cfg.n_instances, self.cfg.n_features)
+        fires = torch.rand(batch_size, 1, self.cfg.n_features) < self.feature_probability
+        return torch.where(fires, torch.rand(shape), 0.0)
+
+
+@mutant("ToyModel.generate_batch", "all take the same value")
+class OneValuePerRow(ToyModel):
+    def generate_batch(self, batch_size):
+        shape = (batch_size, self.cfg.n_instances, self.cfg.n_features)
+        values = torch.rand(batch_size, self.cfg.n_instances, 1).expand(shape)
+        return torch.where(torch.rand(shape) < self.feature_probability, values, 0.0)
+
+
+@mutant("ToyModel.calculate_loss", "must reach the loss with its gradient")
+class LossOnDetachedOutput(ToyModel):
+    def calculate_loss(self, out, batch):  # "the target must not get gradients" -- but detaches the wrong side
+        error = self.importance * (batch - out.detach()) ** 2 + 0 * out
+        return einops.reduce(error, "batch inst feat -> inst", "mean").sum()
+
+
+# --------------------------------------------------------------- right answers, written differently
+
+@alternative("ToyModel.forward")
+class ForwardWithMatmul(ToyModel):
+    def forward(self, features):  # W^T W first, then applied to the features: same maths, other op order
+        WtW = self.W.transpose(-1, -2) @ self.W  # [inst, feat, feat]
+        return F.relu((features.unsqueeze(-2) @ WtW).squeeze(-2) + self.b_final)
+
+
+@alternative("ToyModel.generate_batch")
+class BatchWithBernoulli(ToyModel):
+    def generate_batch(self, batch_size):
+        shape = (batch_size, self.cfg.n_instances, self.cfg.n_features)
+        mask = torch.bernoulli(self.feature_probability.expand(shape))
+        return mask * torch.rand(shape)
