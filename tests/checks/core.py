@@ -95,19 +95,12 @@ def _where(exc: BaseException) -> str:
     return f" (in {f.name}, line {f.lineno}: `{(f.line or '').strip()}`)"
 
 
-#: Errors whose cause is known whatever the exercise: words in torch's message -> what the learner did.
+#: Errors whose cause is the same whatever the exercise: words in torch's message -> what the learner did.
+#: (An exercise's own crash_hint names edge cases; this names the operation autograd refused.)
 KNOWN_ERRORS = {
     "leaf Variable that requires grad is being used in an in-place operation":
         "an in-place operation (/=, *=, +=, .abs_(), [...] = ...) on a parameter: autograd forbids it. Assign to"
         " the parameter's .data (self.W_dec.data = ...), or compute a new tensor instead.",
-    "does not require grad and does not have a grad_fn":
-        "the result was cut off from autograd: look for .detach(), .data, .item() or torch.no_grad().",
-    "probability tensor contains either `inf`, `nan` or element < 0":
-        "torch.multinomial got NaN or negative weights: check the weights before sampling (all zeros divided by"
-        " their sum gives NaN).",
-    "invalid multinomial distribution (with replacement=False, not enough non-negative category to sample)":
-        "torch.multinomial(..., replacement=False) cannot draw more samples than there are nonzero weights:"
-        " use replacement=True.",
 }
 
 
@@ -208,11 +201,11 @@ def compare_gradients(exercise: str, got: Tensor, expected: Tensor, name: str,
     weights, and fail unless every parameter's gradient matches. A stray .detach() leaves the value right
     and the gradient wrong (or missing), and the model then silently fails to learn. `hints` maps a
     parameter name to what its wrong gradient most likely means (one string: the same for every parameter)."""
-    hints = dict.fromkeys(reference_params, hints) if isinstance(hints, str) else (hints or {})
-    weights = torch.randn(expected.shape, generator=torch.Generator().manual_seed(1))
     if not got.requires_grad:
         raise CheckFailed(exercise, f"{name} has no gradient at all, so nothing would train.",
-                          next(iter(hints.values()), DETACHED_HINT) if len(set(hints.values())) == 1 else DETACHED_HINT)
+                          hints if isinstance(hints, str) else DETACHED_HINT)
+    hints = dict.fromkeys(reference_params, hints) if isinstance(hints, str) else (hints or {})
+    weights = torch.randn(expected.shape, generator=torch.Generator().manual_seed(1))
     names = list(reference_params)
     got_grads = torch.autograd.grad((got * weights.to(got.device)).sum(), [learner_params[n] for n in names],
                                     allow_unused=True, retain_graph=True)

@@ -258,8 +258,9 @@ def _dead_pattern(window: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     return frac, dead
 
 
-def _check_resampled_params(ex, learner, before, dead, cfg) -> None:
-    """Live latents untouched; dead ones: unit decoder rows, zero b_enc. Returns nothing."""
+def _check_resampled_params(ex, learner, before, dead, cfg, zero_rows_hint: str | None = None) -> None:
+    """Live latents untouched; dead ones: unit decoder rows, zero b_enc. `zero_rows_hint` names the likely
+    cause when a new decoder row is zero (the input it came from had no reconstruction error)."""
     W_enc, b_enc = learner.W_enc.detach(), learner.b_enc.detach()
     live = ~dead
     if not close(W_enc.transpose(1, 2)[live], before["W_enc"].transpose(1, 2)[live], atol=1e-6) or \
@@ -271,6 +272,9 @@ def _check_resampled_params(ex, learner, before, dead, cfg) -> None:
     if (b_enc[dead] != 0).any():
         raise CheckFailed(ex, "b_enc of resampled latents is not 0.", "set b_enc[inst, latent] = 0 for each of them.")
     rows = learner.W_dec.detach()[dead]
+    if zero_rows_hint and not torch.isnan(rows).any() and (rows.norm(dim=-1) < 1e-3).any():
+        raise CheckFailed(ex, "some resampled latents got a zero decoder row: they were pointed at inputs with"
+                              " zero reconstruction loss.", zero_rows_hint)
     if torch.isnan(rows).any() or not torch.allclose(rows.norm(dim=-1), torch.ones(len(rows)), atol=1e-4):
         raise CheckFailed(ex, "decoder rows of resampled latents do not have unit norm.",
                           "normalise each new direction before writing it into W_dec.")
@@ -345,7 +349,10 @@ def check_resample_neurons_advanced(AutoEncoder) -> None:
                           "skip instances whose squared losses sum to 0 (nothing to sample); and pick inputs with"
                           " probability proportional to their squared l2_loss, so zero-loss inputs never are.")
     _expect_mask(ex, mask, expected_dead)
-    _check_resampled_params(ex, learner, before, expected_dead, CFG)
+    _check_resampled_params(ex, learner, before, expected_dead, CFG, zero_rows_hint=(
+        "inputs with zero loss must never be picked. torch.multinomial(..., replacement=False) draws distinct"
+        " inputs, so with fewer nonzero-loss inputs than dead latents it silently takes zero-probability ones:"
+        " use replacement=True."))
 
     rows = learner.W_dec.detach()[0, dead[0]]
     want = F.normalize(planted, dim=0)

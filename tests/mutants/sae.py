@@ -265,7 +265,7 @@ class ResetsEveryBias(AutoEncoder):
 
 
 def _advanced(self, h, frac, scale, centre=True, power=2, uniform=False, enc_norm="live", reset_b_enc=True,
-              skip_empty=True):
+              skip_empty=True, replacement=True):
     l2_loss = self.forward(h)[1]
     dead = frac.sum(0) < 1e-8
     resampled = torch.zeros_like(dead)
@@ -275,7 +275,7 @@ def _advanced(self, h, frac, scale, centre=True, power=2, uniform=False, enc_nor
             weights = torch.ones_like(l2_loss[:, inst]) if uniform else l2_loss[:, inst] ** power
             if skip_empty and (len(latents) == 0 or weights.sum() == 0):
                 continue
-            picks = torch.multinomial(weights / weights.sum(), len(latents), replacement=True)
+            picks = torch.multinomial(weights / weights.sum(), len(latents), replacement=replacement)
             x = h[picks, inst] - self.b_dec[inst] if centre else h[picks, inst]
             x = F.normalize(x, dim=-1)
             norms = self.W_enc[inst].norm(dim=0)
@@ -297,6 +297,9 @@ def _advanced_mutant(hint, **kwargs):
 
 
 _advanced_mutant("centre the chosen inputs", centre=False)
+# "Two dead latents should not get the same input": but with fewer nonzero-loss inputs than dead latents,
+# multinomial without replacement then draws inputs of probability 0 (silently, no error).
+_advanced_mutant("replacement=False", replacement=False)
 _advanced_mutant("not the loss itself", power=1)
 _advanced_mutant("proportional to their squared l2_loss", uniform=True)
 _advanced_mutant("mean norm of the live encoder columns", enc_norm="none")
