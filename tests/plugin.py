@@ -26,13 +26,18 @@ os.environ.update(EXECUTION_ENV)
 # stored text (tests/tolerance.py says which tolerance and why), so only differences in substance remain.
 from nbval.plugin import IPyNbCell  # noqa: E402
 
-from tests.tolerance import snap_outputs  # noqa: E402
+from tests.tolerance import describe_difference, snap_outputs  # noqa: E402
 
 _compare_exactly = IPyNbCell.compare_outputs
 
 
 def _compare_within_tolerance(self, test, ref, skip_compare=None):
-    return _compare_exactly(self, snap_outputs(ref, test, self.sanitize), ref, skip_compare)
+    if _compare_exactly(self, snap_outputs(ref, test, self.sanitize), ref, skip_compare):
+        return True
+    where = describe_difference(ref, test, self.sanitize)
+    if where:
+        self.comparison_traceback.append(f"First difference beyond the tolerance (tests/tolerance.py): {where}")
+    return False
 
 
 IPyNbCell.compare_outputs = _compare_within_tolerance

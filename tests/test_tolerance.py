@@ -188,8 +188,9 @@ def _notebook(text: str, y: list[float], extra_cells: list | None = None) -> nbf
     return nb
 
 
-def _run_nbval(paths: list[Path], *options: str) -> dict[str, str]:
-    """pytest --nbval (as configured in pyproject.toml, with this project's plugin) on `paths`: outcome per file."""
+def _run_nbval(paths: list[Path], *options: str) -> tuple[dict[str, str], str]:
+    """pytest --nbval (as configured in pyproject.toml, with this project's plugin) on `paths`: outcome per file,
+    and pytest's report."""
     result = subprocess.run([sys.executable, "-m", "pytest", "-rA", "-c", str(ROOT / "pyproject.toml"), "--rootdir",
                              str(paths[0].parent), *options, *map(str, paths)],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -200,7 +201,7 @@ def _run_nbval(paths: list[Path], *options: str) -> dict[str, str]:
             name = Path(m.group(2)).name
             outcomes[name] = "FAILED" if outcomes.get(name) == "FAILED" else m.group(1)
     assert outcomes, result.stdout[-3000:] + result.stderr[-3000:]
-    return outcomes
+    return outcomes, result.stdout
 
 
 def test_nbval_accepts_other_digits_and_rejects_substance(tmp_path):
@@ -217,8 +218,11 @@ def test_nbval_accepts_other_digits_and_rejects_substance(tmp_path):
     for name, (text, y, _) in cases.items():
         paths.append(tmp_path / f"{name}.ipynb")
         nbformat.write(_notebook(text, y), paths[-1])
-    outcomes = _run_nbval(paths)
+    outcomes, report = _run_nbval(paths)
     assert outcomes == {name: expected for name, (_, _, expected) in cases.items()}
+    # A failure says where, in words: the figure's point and the allowance, not only that "an item differs".
+    assert "First difference beyond the tolerance (tests/tolerance.py): outputs[1].data." \
+           "application/vnd.plotly.v1+json.data[0].y: element 2 stored 1.35, now 0.9" in report
 
 
 def test_as_other_machine_reaches_the_kernel(tmp_path):
@@ -226,4 +230,4 @@ def test_as_other_machine_reaches_the_kernel(tmp_path):
     printed = nbformat.v4.new_output("stream", name="stdout", text="AVX2 1\n")
     cell = nbformat.v4.new_code_cell(CAPABILITY, execution_count=2, outputs=[printed])
     nbformat.write(_notebook("loss 0.0368; recovered 8/8 ✓\n", [0.1, 0.5, 0.9], [cell]), tmp_path / "machine.ipynb")
-    assert _run_nbval([tmp_path / "machine.ipynb"], "--as-other-machine") == {"machine": "PASSED"}
+    assert _run_nbval([tmp_path / "machine.ipynb"], "--as-other-machine")[0] == {"machine": "PASSED"}

@@ -247,3 +247,12 @@ def first_difference(stored: Any, new: Any, where: str = "", scales: dict[str, f
                 return found
         return None
     return None if snap(stored, new, scales, key) == stored else f"{here}: stored {stored!r}, now {new!r}"
+
+
+def describe_difference(stored: list, new: list, sanitize=lambda s: s) -> str | None:
+    """For a failed cell: where its fresh outputs first differ from the stored ones beyond tolerance, in words
+    (nbval's own diff of a large figure only says that some item differs)."""
+    def comparable(outputs: list) -> list:
+        return [{k: sanitize(o[k]) if isinstance(o[k], str) else o[k] for k in ("output_type", "name", "text", "data")
+                 if k in o} for o in outputs]
+    return first_difference(comparable(stored), comparable(new), "outputs")
