@@ -70,13 +70,14 @@ from torch import Tensor
 from torch.nn import functional as F
 
 import utils
-from solutions.llm_sae import MLP_HOOK, batched_mean, loss_recovered, mean_squared_activation, stop_layer
+from solutions.llm_sae import MLP_HOOK, batched_mean, mean_squared_activation, stop_layer
 from tests.checks.llm_sae import (
     check_get_feature_probability,
     check_get_mlp_activations,
     check_get_reconstruction_loss,
     check_get_substitution_loss,
     check_get_summary_metrics,
+    check_loss_recovered,
     check_max_cosine_similarity,
 )
 from utils.loading import load_autoencoder, load_model, load_tokens
@@ -189,7 +190,7 @@ utils.plot_firing_frequency_histogram(frequency).show()
 #
 # **What ours show.** Almost every latent of both SAEs sits in one cluster, firing on roughly 3% to 10%
 # of tokens, with a thin tail of a few dozen rarer latents and almost no dead ones. That is a *dense*
-# dictionary (exercise 6 says why). SAEs trained with a stronger L1 penalty, as in Anthropic's *Towards
+# dictionary (exercise 7 says why). SAEs trained with a stronger L1 penalty, as in Anthropic's *Towards
 # Monosemanticity*, often show **two** clusters: the main one, and a separate cluster of *ultra-rare*
 # latents, firing on fewer than one token in 100,000. Anthropic found that the latents of that cluster
 # share almost one direction and explain almost nothing: a failure of training (latents that died and
@@ -199,7 +200,7 @@ utils.plot_firing_frequency_histogram(frequency).show()
 #
 # A latent is **dead** if it never fires (it is not on the log axis: the note counts them), and
 # **dense** if it fires on a large share of tokens (we say more than 10%): a dense latent explains
-# little about any one token. Exercise 6 counts both.
+# little about any one token. Exercise 7 counts both.
 
 # %% [markdown]
 # ## Exercise 3: do two SAEs find the same features?
@@ -331,7 +332,7 @@ for i, name in enumerate("AB"):
 # **Not here.** `b_dec` has a cosine of only about 0.4 with the mean, and is further from it than the
 # origin is. Nothing in the loss pulls `b_dec` to the mean by itself: the common part of the
 # activations can be carried by the encoder biases and by the hundred or so *dense* latents that fire
-# on more than 10% of tokens (exercise 6), and the weak L1 penalty does not mind which. So trainers do
+# on more than 10% of tokens (exercise 7), and the weak L1 penalty does not mind which. So trainers do
 # not leave it to chance: they *initialise* `b_dec` at the data's mean or geometric median (SAELens's
 # `b_dec_init_method`). Ours started at zero, as section 2's code does. (In section 2 the question did
 # not arise: the toy model's activations are centred on the origin.)
@@ -355,9 +356,6 @@ for i, name in enumerate("AB"):
 # * Reshape each instance's reconstruction back to `[batch, seq, d_mlp]` with the same `(batch seq)`
 #   order as in exercise 1, and call `.contiguous()` on it: TransformerLens reshapes the hook's
 #   output with `.view`, which fails on a tensor einops has only re-indexed.
-#
-# The **fraction of loss recovered** compares the two: `(zero - reconstructed) / (zero - clean)`.
-# 1 means substituting the SAE costs nothing; 0 means it is as bad as having no MLP at all.
 
 # %% tags=["exercise"] reference="llm_sae:get_substitution_loss"
 @torch.no_grad()
@@ -377,6 +375,42 @@ def get_substitution_loss(
 # %% tags=["check"]
 check_get_substitution_loss(get_substitution_loss)
 
+# %% [markdown]
+# ## Exercise 6: the fraction of loss recovered
+#
+# Three losses are hard to compare across models and SAEs; one number is easy. Removing the MLP
+# (zero-ablation) costs `loss_zero_ablation - loss_clean`: everything the MLP contributes. The SAE
+# keeps part of that, and loses `loss_reconstructed - loss_clean`. The **fraction of loss recovered**
+# is the part it keeps:
+#
+#     (loss_zero_ablation - loss_reconstructed) / (loss_zero_ablation - loss_clean)
+#
+# 1 means substituting the SAE costs nothing; 0 means it is as bad as having no MLP at all. Papers
+# and SAELens report it as "CE loss score". Write it so that it broadcasts: a scalar clean loss
+# against `[n_instances]` reconstructed losses gives one fraction per SAE, and per-token losses
+# `[batch, seq]` give one per token. Don't clamp it: an SAE worse than no MLP (below 0) or a token
+# where the reconstruction beats the MLP (above 1) is something to see, not to hide.
+
+# %% tags=["exercise"] reference="llm_sae:loss_recovered"
+def loss_recovered(
+    loss_clean: Float[Tensor, "*shape"], loss_reconstructed: Float[Tensor, "*shape"],
+    loss_zero_ablation: Float[Tensor, "*shape"],
+) -> Float[Tensor, "*shape"]:
+    """The fraction of the loss increase from zero-ablating the MLP that the reconstruction avoids:
+
+        (loss_zero_ablation - loss_reconstructed) / (loss_zero_ablation - loss_clean)
+
+    1 when substituting the SAE costs nothing, 0 when it is as bad as having no MLP at all. The
+    three arguments broadcast (a scalar clean loss against [n_instances] reconstructed losses gives
+    [n_instances]). Do not clamp: below 0 (worse than no MLP) and above 1 (better than the MLP
+    itself) are findings, not rounding.
+    """
+    raise NotImplementedError("loss_recovered: not implemented yet")
+
+
+# %% tags=["check"]
+check_loss_recovered(loss_recovered)
+
 # %% tags=["experiment"]
 loss_clean, loss_reconstructed, loss_zero_ablation = batched_mean(get_substitution_loss, tokens, model, autoencoder)
 recovered = loss_recovered(loss_clean, loss_reconstructed, loss_zero_ablation)
@@ -393,7 +427,7 @@ for i, name in enumerate("AB"):
 # *mean* instead would give a smaller denominator, and a lower fraction.)
 
 # %% [markdown]
-# ## Exercise 6: the summary metrics
+# ## Exercise 7: the summary metrics
 #
 # `get_summary_metrics(tokens, model, autoencoder, dense_threshold=0.1)` returns a dict of
 # `[n_instances]` tensors, with the names SAELens uses for them:

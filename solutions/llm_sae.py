@@ -26,6 +26,7 @@ EXERCISES = (
     "max_cosine_similarity",
     "get_reconstruction_loss",
     "get_substitution_loss",
+    "loss_recovered",
     "get_summary_metrics",
 )
 
@@ -247,9 +248,19 @@ def get_summary_metrics(tokens: Int[Tensor, "batch seq"], model, autoencoder, de
     }
 
 
-def loss_recovered(loss_clean: Tensor, loss_reconstructed: Tensor, loss_zero_ablation: Tensor) -> Tensor:
+def loss_recovered(
+    loss_clean: Float[Tensor, "*shape"], loss_reconstructed: Float[Tensor, "*shape"],
+    loss_zero_ablation: Float[Tensor, "*shape"],
+) -> Float[Tensor, "*shape"]:
     """The fraction of the loss increase from zero-ablating the MLP that the reconstruction avoids:
-    1 when substituting the SAE costs nothing, 0 when it is as bad as having no MLP at all."""
+
+        (loss_zero_ablation - loss_reconstructed) / (loss_zero_ablation - loss_clean)
+
+    1 when substituting the SAE costs nothing, 0 when it is as bad as having no MLP at all. The
+    three arguments broadcast (a scalar clean loss against [n_instances] reconstructed losses gives
+    [n_instances]). Do not clamp: below 0 (worse than no MLP) and above 1 (better than the MLP
+    itself) are findings, not rounding.
+    """
     return (loss_zero_ablation - loss_reconstructed) / (loss_zero_ablation - loss_clean)
 
 

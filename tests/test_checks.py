@@ -59,3 +59,34 @@ def test_right_answer_written_differently_passes(m, capsys):
     check, _ = next(s.checks[m.exercise] for s in SECTIONS if m.exercise in s.checks)
     check(m.impl)
     assert f"✓ {m.exercise}" in capsys.readouterr().out
+
+
+def test_a_time_out_names_what_made_the_call_slow(monkeypatch):
+    """train_sae without `steps` passed on runs optimize's 10,000 default steps: when that runs past the time
+    limit, the hint says so (seen from inside optimize), not "look for an infinite loop"."""
+    from tests.checks import core
+
+    monkeypatch.setattr(core, "CALL_TIME_LIMIT", 2)
+    m = next(m for m in MUTANTS if m.name == "train_sae:steps_not_passed")
+    check, _ = next(s.checks[m.exercise] for s in SECTIONS if m.exercise in s.checks)
+    with pytest.raises(CheckFailed) as failure:
+        check(m.impl)
+    assert "took longer than 2s" in str(failure.value)
+    assert "optimize was asked for 10000 steps, not the 200" in str(failure.value)
+
+
+def test_the_watch_puts_the_course_code_back():
+    """The train_sae check patches ActivationBuffer and AutoEncoder methods while it watches; afterwards
+    they are the originals again, whether the learner's code passed or failed."""
+    from solutions.llm_sae import ActivationBuffer
+    from solutions.sae import AutoEncoder
+    from tests.checks.interpretation import check_train_sae
+
+    names = [(ActivationBuffer, "__init__"), (ActivationBuffer, "__call__"), (AutoEncoder, "__init__"),
+             (AutoEncoder, "optimize"), (AutoEncoder, "resample_neurons_simple"),
+             (AutoEncoder, "resample_neurons_advanced")]
+    before = [cls.__dict__[name] for cls, name in names]
+    m = next(m for m in MUTANTS if m.name == "train_sae:simple_resampling")
+    with pytest.raises(CheckFailed):
+        check_train_sae(m.impl)
+    assert [cls.__dict__[name] for cls, name in names] == before

@@ -104,9 +104,11 @@ KNOWN_ERRORS = {
 }
 
 
-def call_learner(exercise: str, fn: Callable, *args, crash_hint: str | None = None, **kwargs):
+def call_learner(exercise: str, fn: Callable, *args, crash_hint: str | None = None,
+                 timeout_hint: Callable[[], str | None] | None = None, **kwargs):
     """Call the learner's code; turn every way it can go wrong into a one-line CheckFailed.
-    `crash_hint` replaces the generic hint when the code raises (name the likely edge case)."""
+    `crash_hint` replaces the generic hint when the code raises (name the likely edge case);
+    `timeout_hint()`, asked after a time-out, may name what made it slow (None: the generic hint)."""
     try:
         with _time_limit(CALL_TIME_LIMIT), contextlib.redirect_stdout(_CappedWriter()), \
                 contextlib.redirect_stderr(_CappedWriter()):
@@ -121,6 +123,7 @@ def call_learner(exercise: str, fn: Callable, *args, crash_hint: str | None = No
         raise
     except _Timeout:
         raise CheckFailed(exercise, f"took longer than {CALL_TIME_LIMIT:.0f}s and was stopped.",
+                          (timeout_hint and timeout_hint()) or
                           "look for an infinite loop, or a Python loop that should be one tensor operation.") from None
     except SystemExit:
         raise CheckFailed(exercise, "called sys.exit() / exit().", "remove the exit call.") from None
@@ -200,11 +203,13 @@ def compare_gradients(exercise: str, got: Tensor, expected: Tensor, name: str,
     """Training follows the gradient, not the value: backpropagate `got` and `expected` with the same random
     weights, and fail unless every parameter's gradient matches. A stray .detach() leaves the value right
     and the gradient wrong (or missing), and the model then silently fails to learn. `hints` maps a
-    parameter name to what its wrong gradient most likely means (one string: the same for every parameter)."""
+    parameter name to what its wrong gradient most likely means; the key None (or one string) covers the rest."""
+    if isinstance(hints, str):
+        hints = {None: hints}
+    hints = hints or {}
+    default = hints.get(None, DETACHED_HINT)  # the key None: the hint for any parameter not named
     if not got.requires_grad:
-        raise CheckFailed(exercise, f"{name} has no gradient at all, so nothing would train.",
-                          hints if isinstance(hints, str) else DETACHED_HINT)
-    hints = dict.fromkeys(reference_params, hints) if isinstance(hints, str) else (hints or {})
+        raise CheckFailed(exercise, f"{name} has no gradient at all, so nothing would train.", default)
     weights = torch.randn(expected.shape, generator=torch.Generator().manual_seed(1))
     names = list(reference_params)
     got_grads = torch.autograd.grad((got * weights.to(got.device)).sum(), [learner_params[n] for n in names],
@@ -217,7 +222,7 @@ def compare_gradients(exercise: str, got: Tensor, expected: Tensor, name: str,
         if not close(mine, theirs):
             what = "gets no gradient" if mine.abs().max() == 0 else "gets the wrong gradient"
             raise CheckFailed(exercise, f"the value of {name} is right, but {param} {what} from it.",
-                              hints.get(param, DETACHED_HINT))
+                              hints.get(param, default))
 
 
 def exercise_check(exercise: str):

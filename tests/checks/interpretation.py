@@ -8,14 +8,18 @@ of the SAE, so code that always reads instance 0 is caught.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+
 import einops
 import torch
 from torch.nn import functional as F
 
 from solutions import interpretation as ref
+from solutions.llm_sae import ActivationBuffer
 from solutions.sae import AutoEncoder
 from tests.checks.core import CheckFailed, call_learner, close, compare, exercise_check, expect_tensor
-from tests.checks.llm_sae import D_MLP, HOOK, SEQ, _untouched, tiny_model, tiny_sae, tiny_tokens
+from tests.checks.llm_sae import D_MLP, HOOK, N_HIDDEN, SEQ, _untouched, tiny_model, tiny_sae, tiny_tokens
 
 INSTANCE = 1
 N_ROWS = 7  # sequences of tiny tokens: more than one batch of BATCH_SIZE
@@ -50,10 +54,29 @@ class _NoForward(AutoEncoder):
                           "compute only this latent: relu((h - b_dec) @ W_enc[instance_idx, :, feature_idx] + b_enc).")
 
 
+class _OneLatentOnly(torch.Tensor):
+    """W_enc that refuses to be multiplied whole: a product whose result has a latent axis computed every
+    latent of the instance, which is what exercise 1 asks learners not to do."""
+
+    PRODUCTS = {torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.Tensor.__rmatmul__, torch.einsum,
+                torch.mm, torch.Tensor.mm, torch.bmm, torch.Tensor.bmm, torch.tensordot, F.linear}
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        result = super().__torch_function__(func, types, args, kwargs or {})
+        if func in cls.PRODUCTS and isinstance(result, torch.Tensor) and result.ndim >= 2 \
+                and result.shape[-1] == N_HIDDEN:
+            raise CheckFailed("highest_activating_tokens", "you multiplied by all of W_enc[instance_idx], computing"
+                              " every latent to keep one.", "multiply by the one column W_enc[instance_idx, :,"
+                              " feature_idx]: on the bundled SAE that is 4096 times less work and memory.")
+        return result
+
+
 def _no_forward_sae() -> AutoEncoder:
     sae = tiny_sae()
     blocked = _NoForward(sae.cfg, device="cpu")
     blocked.load_state_dict(sae.state_dict())
+    blocked.W_enc = torch.nn.Parameter(blocked.W_enc.detach().as_subclass(_OneLatentOnly), requires_grad=False)
     return blocked.eval()
 
 
@@ -79,7 +102,8 @@ def check_highest_activating_tokens(highest_activating_tokens) -> None:
     before = tokens.clone()
     acts = _latent_acts(model, tiny_sae(), tokens)  # [batch, seq, n_hidden]
     frequent, rare = _pick_latents(acts, k)
-    W_enc, W_dec, b_enc, b_dec = (p.detach()[INSTANCE] for p in (sae.W_enc, sae.W_dec, sae.b_enc, sae.b_dec))
+    W_enc, W_dec, b_enc, b_dec = (p.detach().as_subclass(torch.Tensor)[INSTANCE]
+                                  for p in (sae.W_enc, sae.W_dec, sae.b_enc, sae.b_dec))
     h = model.run_with_cache(tokens)[1][HOOK]  # [batch, seq, d_mlp]
 
     for latent in (frequent, rare):
@@ -94,6 +118,9 @@ def check_highest_activating_tokens(highest_activating_tokens) -> None:
             raise CheckFailed(ex, f"returned {type(result).__name__}; expected 2 values.",
                               "return (indices, values): indices [k, 2] of (batch, seq), values [k].")
         indices, values = result
+        if isinstance(values, torch.Tensor) and values.ndim == 1 and len(values) != k:
+            raise CheckFailed(ex, f"returned {len(values)} values; k={k} were asked for.",
+                              "use the k argument, not a number written in.")
         expect_tensor(ex, indices, "indices", (k, 2), "k, 2 (batch, seq)", dtype=torch.long)
         expect_tensor(ex, values, "values", (k,), "k")
         if seen and max(seen) > BATCH_SIZE:
@@ -105,6 +132,8 @@ def check_highest_activating_tokens(highest_activating_tokens) -> None:
 
         column = acts[..., latent]
         compare(ex, values, top(column), "values", mistakes={
+            "the values are in the wrong order: return them highest first (topk's order, or sort descending).":
+                top(column).flip(0),
             "you forgot b_enc, the latent's bias: add b_enc[instance_idx, feature_idx].":
                 top(F.relu((h - b_dec) @ W_enc[:, latent])),
             "you forgot the ReLU: a latent's activation is never negative.": top((h - b_dec) @ W_enc[:, latent]
@@ -148,6 +177,9 @@ def check_feature_logit_effect(feature_logit_effect) -> None:
     if not close(sae.W_dec.detach(), W_before, **UNCHANGED):
         raise CheckFailed(ex, "your function changed the SAE's W_dec.", "compute with it, don't assign to it.")
     d_vocab = model.cfg.d_vocab
+    if isinstance(got, torch.Tensor) and tuple(got.shape) == (model.cfg.n_layers, d_vocab):
+        raise CheckFailed(ex, f"the logit effect has shape {list(got.shape)}: a layer axis too many.",
+                          "model.W_out is stacked over layers, [n_layers, d_mlp, d_model]: use block 0's, W_out[0].")
     expect_tensor(ex, got, "the logit effect", (d_vocab,), "d_vocab")
     W_dec, W_enc = sae.W_dec.detach(), sae.W_enc.detach()
     W_out, W_in, W_U = model.W_out[0].detach(), model.W_in[0].detach(), model.W_U.detach()
@@ -216,19 +248,17 @@ def check_feature_ablation_effect(feature_ablation_effect) -> None:
             return model.run_with_hooks(tokens, return_type="loss", loss_per_token=True,
                                         fwd_hooks=[(hook, lambda a, hook: replacement.contiguous())])
 
-        def removed(instance=INSTANCE, where=None):
-            """h minus the latent's contribution (at `where` positions only, if given)."""
+        def removed(instance=INSTANCE):
+            """h minus the latent's contribution."""
             a = _latent_acts(model, sae, tokens, instance)[..., latent]
-            if where is not None:
-                a = a * where
             return h - a[..., None] * W_dec[instance, latent]
 
         z = acts.clone()
         z[..., latent] = 0
+        acts0 = _latent_acts(model, sae, tokens, 0)
+        W_enc = sae.W_enc.detach()
         no_error = z @ W_dec[INSTANCE] + b_dec[INSTANCE]  # the ablated reconstruction alone
         full_rec = acts @ W_dec[INSTANCE] + b_dec[INSTANCE]
-        last_only = torch.zeros(tokens.shape)
-        last_only[:, -1] = 1
         neuron_zeroed = h.clone()
         neuron_zeroed[..., latent] = 0
         seq_major = einops.rearrange(einops.rearrange(removed(), "b s d -> (b s) d"), "(s b) d -> b s d", s=SEQ)
@@ -236,6 +266,10 @@ def check_feature_ablation_effect(feature_ablation_effect) -> None:
     compare(ex, got, expected, "the change in loss", mistakes={
         "put the SAE's error term (h - h_reconstructed) back: without it you also removed everything the SAE"
         " fails to reconstruct.": patched(no_error) - clean,
+        "nothing changed. Two mistakes do that: the error term taken against the ablated reconstruction (it"
+        " puts the latent back: take error = h - decode(z) with the full z), or the latent removed at the last"
+        " position only (which predicts no token: ablate at every position).":
+            patched(h) - clean,
         "that is clean minus ablated: return loss_ablated - loss_clean (positive where the latent helped).":
             clean - patched(removed()),
         "compare with the clean model's loss, not with the loss with the SAE's reconstruction patched in.":
@@ -243,8 +277,12 @@ def check_feature_ablation_effect(feature_ablation_effect) -> None:
         "that zeroed the MLP neuron feature_idx, not the SAE's latent: encode, zero z[:, feature_idx], decode.":
             patched(neuron_zeroed) - clean,
         "use instance_idx: that removed instance 0's latent.": patched(removed(instance=0)) - clean,
-        "ablate the latent at every position, not only the last one.":
-            patched(removed(where=last_only)) - clean,
+        "the error term must come from the same instance: h - h_reconstructed[:, instance_idx], not instance 0's.":
+            patched(z @ W_dec[INSTANCE] + b_dec[INSTANCE] + (h - (acts0 @ W_dec[0] + b_dec[0]))) - clean,
+        "decode with b_dec: the ablated reconstruction is z @ W_dec + b_dec (plus the error term).":
+            patched(z @ W_dec[INSTANCE] + h - full_rec) - clean,
+        "subtract the latent's decoder direction, W_dec[i, f] (what it writes), not its encoder column.":
+            patched(h - acts[..., latent, None] * W_enc[INSTANCE, :, latent]) - clean,
         "the reconstruction's (batch seq) axis must be unflattened in the same order: '(batch seq) -> batch seq'.":
             patched(seq_major) - clean,
     }, generic_hint="loss_per_token=True for both runs; patch hook_post with decode(z with the latent zeroed)"
@@ -270,17 +308,150 @@ TRAIN_ARGS = {"n_hidden_ae": 6, "steps": 200, "batch_size": 64, "l1_coeff": 1e-4
 MIN_EXPLAINED_VARIANCE = 0.7
 
 
+class _TrainingWatch:
+    """What a train_sae call actually did, recorded from inside section 2's and 3's code: the buffers it
+    built (their hook and seed), the batches drawn from them, torch's seed when each SAE was created,
+    the optimize call's arguments and every resampling (its method and window). The spec asks for
+    behaviour, so the check observes behaviour instead of trusting the result alone."""
+
+    def __init__(self):
+        self.buffers, self.batches, self.init_seeds, self.optimize_calls, self.resamples = [], [], [], [], []
+        self.training = False
+
+    @contextlib.contextmanager
+    def watching(self):
+        patches = {
+            (ActivationBuffer, "__init__"): self._record_buffer,
+            (ActivationBuffer, "__call__"): self._record_batch,
+            (AutoEncoder, "__init__"): self._record_init,
+            (AutoEncoder, "optimize"): self._record_optimize,
+            (AutoEncoder, "resample_neurons_simple"): self._record_resample("simple"),
+            (AutoEncoder, "resample_neurons_advanced"): self._record_resample("advanced"),
+        }
+        originals = {key: key[0].__dict__[key[1]] for key in patches}
+        try:
+            for (cls, name), make in patches.items():
+                setattr(cls, name, make(originals[(cls, name)]))
+            yield self
+        finally:
+            for (cls, name), original in originals.items():
+                setattr(cls, name, original)
+
+    def _record_buffer(self, original):
+        def __init__(buffer, *args, **kwargs):
+            bound = inspect.signature(original).bind(buffer, *args, **kwargs)
+            bound.apply_defaults()
+            self.buffers.append(dict(bound.arguments))
+            original(buffer, *args, **kwargs)
+        return __init__
+
+    def _record_batch(self, original):
+        def __call__(buffer, batch_size):
+            if self.training:  # a batch drawn to read the input size, before training, is not a step
+                self.batches.append(batch_size)
+            return original(buffer, batch_size)
+        return __call__
+
+    def _record_init(self, original):
+        def __init__(sae, *args, **kwargs):
+            self.init_seeds.append(torch.initial_seed())
+            original(sae, *args, **kwargs)
+        return __init__
+
+    def _record_optimize(self, original):
+        def optimize(sae, *args, **kwargs):
+            bound = inspect.signature(original).bind(sae, *args, **kwargs)
+            bound.apply_defaults()
+            self.optimize_calls.append(dict(bound.arguments))
+            self.training = True
+            try:
+                return original(sae, *args, **kwargs)
+            finally:
+                self.training = False
+        return optimize
+
+    def _record_resample(self, method):
+        def make(original):
+            def resample(sae, h, frac_active_in_window, *args, **kwargs):
+                self.resamples.append((method, len(frac_active_in_window)))
+                return original(sae, h, frac_active_in_window, *args, **kwargs)
+            return resample
+        return make
+
+    def timeout_hint(self) -> str | None:
+        asked = self.optimize_calls[-1]["steps"] if self.optimize_calls else None
+        if asked is not None and asked != TRAIN_ARGS["steps"]:
+            return (f"optimize was asked for {asked} steps, not the {TRAIN_ARGS['steps']} passed to train_sae:"
+                    " pass steps (and batch_size, lr) on to optimize; its own default is 10,000 steps.")
+        return None
+
+
+def _judge_training(ex: str, watch: _TrainingWatch, hook: str, seed: int) -> None:
+    """Fail, naming the mistake, unless the call trained as the spec says (TRAIN_ARGS, `hook`, `seed`)."""
+    steps, batch_size = TRAIN_ARGS["steps"], TRAIN_ARGS["batch_size"]
+    if not watch.buffers:
+        raise CheckFailed(ex, "no ActivationBuffer was created.",
+                          "train on ActivationBuffer(model, tokens, 1, hook_name, seed=seed), passed to optimize.")
+    buffer = watch.buffers[-1]
+    if buffer["seed"] != seed:
+        raise CheckFailed(ex, f"the ActivationBuffer got seed={buffer['seed']}, but train_sae was called with"
+                              f" seed={seed}.", "pass the seed on: ActivationBuffer(..., seed=seed).")
+    if not watch.optimize_calls:
+        raise CheckFailed(ex, "AutoEncoder.optimize was never called.",
+                          "train with section 2's sae.optimize(buffer, ...): it also resamples dead latents.")
+    if watch.init_seeds and watch.init_seeds[-1] != seed:
+        raise CheckFailed(ex, f"train_sae was called with seed={seed}, but when the SAE was created torch's seed was"
+                              f" {watch.init_seeds[-1]}" + (" (the check's own: was torch seeded at all?)."
+                                                            if watch.init_seeds[-1] == 0 else "."),
+                          "call torch.manual_seed(seed), with the argument, just before creating the SAE.")
+    call = watch.optimize_calls[-1]
+    drawn = len(watch.batches)
+    if drawn == 0:
+        raise CheckFailed(ex, "optimize never drew a batch from the ActivationBuffer.",
+                          "pass the buffer itself as optimize's source: sae.optimize(buffer, ...).")
+    if drawn != steps or call["steps"] != steps:
+        raise CheckFailed(ex, f"training ran {drawn} steps; train_sae was asked for steps={steps}.",
+                          "pass steps on to optimize(..., steps=steps).")
+    if set(watch.batches) != {batch_size}:
+        raise CheckFailed(ex, f"training drew batches of {sorted(set(watch.batches))}; train_sae was asked for"
+                              f" batch_size={batch_size}.", "pass batch_size on to optimize(..., batch_size=batch_size).")
+    if call["lr"] != TRAIN_ARGS["lr"]:
+        raise CheckFailed(ex, f"optimize was called with lr={call['lr']}; train_sae was asked for"
+                              f" lr={TRAIN_ARGS['lr']}.", "pass lr on to optimize(..., lr=lr).")
+    window = max(1, steps // 4)
+    expected = [("advanced", window)] * (steps // window - 1)  # every window but the last
+    if watch.resamples == expected:
+        return
+    if not watch.resamples:
+        raise CheckFailed(ex, "dead latents were never resampled.",
+                          f"pass neuron_resample_window=steps // 4 to optimize (with steps={steps}: {window}); with"
+                          " no window, or a window as long as training, optimize never resamples.")
+    methods = {m for m, _ in watch.resamples}
+    if methods != {"advanced"}:
+        raise CheckFailed(ex, f"dead latents were resampled with the {'/'.join(sorted(methods))} method.",
+                          "resample the Anthropic way: resample_method='advanced'.")
+    windows = sorted({w for _, w in watch.resamples})
+    raise CheckFailed(ex, f"dead latents were resampled {len(watch.resamples)} times, judged over windows of"
+                          f" {windows} steps; with steps={steps} and a window of steps // 4 = {window}, expected"
+                          f" {len(expected)} times over {window} steps.",
+                      "pass neuron_resample_window=steps // 4 and leave dead_neuron_window at its default.")
+
+
 @exercise_check("train_sae")
 def check_train_sae(train_sae) -> None:
     ex = "train_sae"
     model = tiny_model()
     hook = "blocks.0.hook_resid_mid"  # d_model = 8, not the MLP's 12: the hook must be used
+    seed = 3  # not the default: a seed that is never passed on shows
     generator = torch.Generator().manual_seed(5)
     tokens = torch.randint(0, model.cfg.d_vocab, (64, SEQ), generator=generator)
     held_out = torch.randint(0, model.cfg.d_vocab, (16, SEQ), generator=generator)
     before = tokens.clone()
     sizes = "read the activations at hook_name (not the MLP's), and size the SAE from them."
-    sae = call_learner(ex, train_sae, model, tokens, hook, seed=0, crash_hint=sizes, **TRAIN_ARGS)
+    watch = _TrainingWatch()
+    with watch.watching():
+        sae = call_learner(ex, train_sae, model, tokens, hook, seed=seed, crash_hint=sizes,
+                           timeout_hint=watch.timeout_hint, **TRAIN_ARGS)
     _untouched(ex, tokens, before, model)
     if not isinstance(sae, AutoEncoder):
         raise CheckFailed(ex, f"returned {type(sae).__name__}; expected the trained AutoEncoder.",
@@ -295,13 +466,20 @@ def check_train_sae(train_sae) -> None:
     if sae.cfg.n_hidden_ae != n_hidden:
         raise CheckFailed(ex, f"the SAE has {sae.cfg.n_hidden_ae} latents; expected n_hidden_ae = {n_hidden}.",
                           "pass n_hidden_ae to the AutoEncoderConfig.")
+    if sae.cfg.l1_coeff != TRAIN_ARGS["l1_coeff"]:
+        raise CheckFailed(ex, f"the SAE has l1_coeff={sae.cfg.l1_coeff}; train_sae was asked for"
+                              f" l1_coeff={TRAIN_ARGS['l1_coeff']}.", "pass l1_coeff to the AutoEncoderConfig.")
+    if watch.buffers and watch.buffers[-1]["hook_name"] != hook:
+        raise CheckFailed(ex, f"the ActivationBuffer reads {watch.buffers[-1]['hook_name']}, not hook_name={hook}.",
+                          sizes)
+    _judge_training(ex, watch, hook, seed)
     explained = _explained_variance(sae, model, held_out, hook)
     if explained < MIN_EXPLAINED_VARIANCE:
         raise CheckFailed(ex, f"the trained SAE explains {explained:.0%} of the activations' variance on held-out"
                               f" tokens; the reference reaches 91% with these settings.",
                           "train on ActivationBuffer(model, tokens, 1, hook_name) for `steps` steps with the given"
                           " batch_size, l1_coeff and lr.")
-    again = call_learner(ex, train_sae, model, tokens, hook, seed=0, crash_hint=sizes, **TRAIN_ARGS)
+    again = call_learner(ex, train_sae, model, tokens, hook, seed=seed, crash_hint=sizes, **TRAIN_ARGS)
     if not torch.equal(again.W_enc.detach(), sae.W_enc.detach()):
         raise CheckFailed(ex, "two runs with the same seed gave different SAEs.",
                           "call torch.manual_seed(seed) before creating the SAE, and pass seed to the buffer.")

@@ -90,6 +90,13 @@ def _untouched(ex: str, tokens: torch.Tensor, before: torch.Tensor, model) -> No
     if any(hook_point.fwd_hooks for hook_point in model.hook_dict.values()):
         raise CheckFailed(ex, "a hook was left on the model afterwards.",
                           "use model.run_with_hooks (it removes its hooks), or model.reset_hooks() at the end.")
+    pristine = tiny_model().state_dict()  # every check's model starts as a fresh tiny_model()
+    changed = [name for name, value in model.state_dict().items()
+               if name in pristine and not torch.allclose(value, pristine[name], rtol=1e-5, atol=1e-6)]
+    if changed:
+        raise CheckFailed(ex, f"your function changed the model's weights ({', '.join(changed[:3])}).",
+                          "leave the model as it is: replace activations with a hook (model.run_with_hooks), never"
+                          " by editing weights such as W_out in place.")
 
 
 def _reference_acts(model, sae, tokens):
@@ -105,6 +112,19 @@ def _reference_acts(model, sae, tokens):
 # ------------------------------------------------------------------------------------ activations
 
 
+def _activation_shape_hints(ex: str, got, n_instances: int, width: int, hook: str) -> None:
+    """Name the mistake behind a wrong shape of activations: a position dropped, or another hook's width."""
+    if not isinstance(got, torch.Tensor) or got.ndim != 3:
+        return
+    if got.shape[0] == BATCH * (SEQ - 1):
+        raise CheckFailed(ex, f"the activations have {got.shape[0]} rows: one position per sequence is missing.",
+                          "keep every position, the first (BOS) included: batch * seq rows.")
+    if got.shape[0] == BATCH * SEQ and got.shape[1] == n_instances and got.shape[2] != width:
+        other = {D_MLP: "the MLP's (d_mlp)", 8: "the residual stream's (d_model)"}.get(got.shape[2], "another hook's")
+        raise CheckFailed(ex, f"the activations are {got.shape[2]} wide, like {other}, but {hook} has {width}.",
+                          "read cache[hook_name], the hook you were asked for, not a hook name written in.")
+
+
 @exercise_check("get_mlp_activations")
 def check_get_mlp_activations(get_mlp_activations) -> None:
     ex = "get_mlp_activations"
@@ -117,6 +137,7 @@ def check_get_mlp_activations(get_mlp_activations) -> None:
     finally:
         handle.remove()
     _untouched(ex, tokens, before, model)
+    _activation_shape_hints(ex, got, N_INST, D_MLP, "blocks.0.mlp.hook_post")
     expect_tensor(ex, got, "the activations", (BATCH * SEQ, N_INST, D_MLP), "batch*seq, n_instances, d_mlp")
     cache = model.run_with_cache(tokens)[1]
     expected = ref.get_mlp_activations(tokens, model, N_INST)
@@ -131,6 +152,7 @@ def check_get_mlp_activations(get_mlp_activations) -> None:
                           "pass stop_at_layer=1 to run_with_cache: nothing after block 0 is needed.")
     # The hook is an argument: another hook point must work too (section 4 trains on other ones).
     resid = call_learner(ex, get_mlp_activations, tokens, model, 3, "blocks.0.hook_resid_mid")
+    _activation_shape_hints(ex, resid, 3, 8, "blocks.0.hook_resid_mid")
     expect_tensor(ex, resid, "the activations at blocks.0.hook_resid_mid", (BATCH * SEQ, 3, 8),
                   "batch*seq, n_instances, d_model")
     compare(ex, resid, ref.get_mlp_activations(tokens, model, 3, "blocks.0.hook_resid_mid"),
@@ -162,6 +184,12 @@ def check_get_feature_probability(get_feature_probability) -> None:
             (F.relu(torch.einsum("bid,idh->bih", h, W_enc) + b_enc) > 0).float().mean(0),
         "you forgot b_enc when encoding: use the SAE's own forward.":
             (F.relu(torch.einsum("bid,idh->bih", h - b_dec, W_enc)) > 0).float().mean(0),
+        "divide by the number of tokens (batch * seq), not of sequences: a frequency is never above 1.":
+            (acts > 0).float().sum(0) / BATCH,
+        "count every position, the first (BOS) included.":
+            (acts.reshape(BATCH, SEQ, *acts.shape[1:])[:, 1:] > 0).float().flatten(0, 1).mean(0),
+        "each instance needs its own SAE's latents: you used instance 0's for every one.":
+            (acts[:, :1] > 0).float().mean(0).expand(N_INST, -1),
     }, generic_hint="run the SAE on get_mlp_activations(...), then (acts > 0).float().mean(0).")
 
 
@@ -179,6 +207,9 @@ def check_max_cosine_similarity(max_cosine_similarity) -> None:
     got = call_learner(ex, max_cosine_similarity, A, B)
     if not (torch.equal(A, A_before) and torch.equal(B, B_before)):
         raise CheckFailed(ex, "your function changed its inputs.", "normalise copies: A / A.norm(...), not A /= ...")
+    if isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], torch.Tensor):
+        raise CheckFailed(ex, "returned a (values, indices) pair.",
+                          "tensor.max(dim=...) returns both: keep .values.")
     expect_tensor(ex, got, "the maximum cosine similarities", (7,), "n_hidden (one per row of A)")
     An, Bn = A / A.norm(dim=-1, keepdim=True), B / B.norm(dim=-1, keepdim=True)
     cos = An @ Bn.T  # [7, 9]
@@ -192,6 +223,24 @@ def check_max_cosine_similarity(max_cosine_similarity) -> None:
         "normalise each row over the d axis (dim=-1), not each column.":
             ((A / A.norm(dim=0)) @ (B / B.norm(dim=0)).T).max(-1).values,
     }, generic_hint="normalise the rows of A and B, take A @ B.T, then the max over B's axis.")
+
+    # In chunks of A's rows, the last one partial: every row of A must get its value.
+    chunk_hint = ("loop over range(0, len(A), chunk), so the last, partial chunk is included, and use the chunk"
+                  " argument.")
+    got = call_learner(ex, max_cosine_similarity, A, B, chunk=3,
+                       crash_hint="keep the stub's signature, chunk included, and use it: " + chunk_hint)
+    if isinstance(got, torch.Tensor) and got.ndim == 1 and len(got) < len(A):
+        raise CheckFailed(ex, f"with chunk=3, only {len(got)} of A's {len(A)} rows got a value.", chunk_hint)
+    expect_tensor(ex, got, "the maximum cosine similarities with chunk=3", (7,), "n_hidden (one per row of A)")
+    compare(ex, got, cos.max(-1).values, "the maximum cosine similarities with chunk=3",
+            generic_hint=chunk_hint)
+    # A against itself: every row's best match is itself (cosine 1), not its best *other* row.
+    got = call_learner(ex, max_cosine_similarity, A, A.clone())
+    expect_tensor(ex, got, "the maximum cosine similarities of A with itself", (7,), "n_hidden")
+    compare(ex, got, torch.ones(7), "the maximum cosine similarities of A with itself", mistakes={
+        "a row's best match may be the same row: don't exclude the diagonal when A and B have equal shapes.":
+            (An @ An.T).fill_diagonal_(-float("inf")).max(-1).values,
+    }, generic_hint="a direction's cosine with itself is 1: with B = A every value is 1.")
 
 
 # ------------------------------------------------------------------------------ reconstruction
@@ -221,6 +270,12 @@ def check_get_reconstruction_loss(get_reconstruction_loss) -> None:
         "you forgot to add b_dec back when decoding: use the SAE's own forward.":
             (no_b_dec - h).pow(2).mean(-1).mean(0),
         "that is the mean squared norm of the activations themselves, not of the error.": h.pow(2).mean(-1).mean(0),
+        "that is a root mean square: the reconstruction loss is the mean squared error itself, no square root.":
+            (h_rec - h).pow(2).mean(-1).mean(0).sqrt(),
+        "also a root mean square per token: the reconstruction loss is the mean squared error, no square root.":
+            (h_rec - h).pow(2).mean(-1).sqrt().mean(0),
+        "average over every position, the first (BOS) included.":
+            l2.reshape(BATCH, SEQ, -1)[:, 1:].flatten(0, 1).mean(0),
     }, generic_hint="the SAE's forward returns l2_loss per token and instance: average it over tokens.")
     compare(ex, cosine, F.cosine_similarity(h, h_rec, dim=-1).mean(0), "cosine_similarity", mistakes={
         "you forgot to add b_dec back when decoding: use the SAE's own forward.":
@@ -275,6 +330,9 @@ def check_get_substitution_loss(get_substitution_loss) -> None:
             torch.stack([patched(lambda a, hook, i=i: h_rec[i], "blocks.0.mlp.hook_pre") for i in range(N_INST)]),
         "the reconstruction's (batch seq) axis must be unflattened in the same order: '(batch seq) -> batch seq'.":
             torch.stack([patched(lambda a, hook, i=i: seq_major[i]) for i in range(N_INST)]),
+        "you forgot to add b_dec back when decoding: use the SAE's own forward (its h_reconstructed).":
+            torch.stack([patched(lambda a, hook, i=i: (h_rec[i] - sae.b_dec.detach()[i]).contiguous())
+                         for i in range(N_INST)]),
         "each instance needs its own reconstruction: you used instance 0's for every SAE.":
             torch.stack([patched(lambda a, hook: h_rec[0])] * N_INST),
         "the loss is the mean over predicted tokens, not the sum.":
@@ -295,6 +353,46 @@ def check_get_substitution_loss(get_substitution_loss) -> None:
 
 
 # ------------------------------------------------------------------------------ summary metrics
+
+
+@exercise_check("loss_recovered")
+def check_loss_recovered(loss_recovered) -> None:
+    ex = "loss_recovered"
+    # Four SAEs against one clean and one zero-ablated loss: good, half-way, worse than no MLP at all,
+    # and better than the MLP itself (it happens on a few tokens; the fraction must say so, not hide it).
+    clean, zero = torch.tensor(2.0), torch.tensor(5.0)
+    reconstructed = torch.tensor([2.3, 3.5, 5.6, 1.85])
+    got = call_learner(ex, loss_recovered, clean, reconstructed, zero)
+    if isinstance(got, torch.Tensor) and got.ndim == 0 and reconstructed.numel() > 1:
+        raise CheckFailed(ex, "returned one number for four SAEs.",
+                          "keep one fraction per SAE: the formula broadcasts, don't average or .sum() it.")
+    expect_tensor(ex, got, "the fraction recovered", (4,), "n_instances")
+    expected = ref.loss_recovered(clean, reconstructed, zero)
+    lost = (reconstructed - clean) / (zero - clean)
+    compare(ex, got, expected, "the fraction recovered", mistakes={
+        "that is the fraction *lost* (reconstructed - clean) / (zero - clean); the fraction recovered is 1 minus"
+        " it.": lost,
+        "the sign is flipped: (zero - reconstructed) / (zero - clean), so a good SAE scores near 1.": -expected,
+        "divide by the whole gap the MLP closes, zero - clean, not by zero alone.": (zero - reconstructed) / zero,
+        "the fraction is upside down: the gap the reconstruction closes, zero - reconstructed, goes on top.":
+            (zero - clean) / (zero - reconstructed),
+        "divide by zero - clean, the loss the MLP saves, not by reconstructed - clean.":
+            (zero - reconstructed) / (reconstructed - clean),
+        "a ratio of losses is not the fraction recovered: (zero - reconstructed) / (zero - clean).":
+            clean / reconstructed,
+        "don't clamp to [0, 1]: a negative fraction (worse than removing the MLP) or one above 1 is a finding.":
+            expected.clamp(0, 1),
+        "don't clamp at 0: a negative fraction means the SAE is worse than removing the MLP, which you should see.":
+            expected.clamp_min(0),
+        "don't clamp at 1: a fraction above 1 means the reconstruction beat the MLP itself, which you should see.":
+            expected.clamp_max(1),
+    }, generic_hint="(loss_zero_ablation - loss_reconstructed) / (loss_zero_ablation - loss_clean).")
+    # Any broadcastable shapes, e.g. per-token losses [batch, seq] (section 4 computes those).
+    per_token = torch.rand(3, 5) + 1, torch.rand(3, 5) + 2.5, torch.rand(3, 5) + 4
+    got = call_learner(ex, loss_recovered, *per_token)
+    expect_tensor(ex, got, "the fraction recovered for [3, 5] losses", (3, 5), "3, 5")
+    compare(ex, got, ref.loss_recovered(*per_token), "the fraction recovered for [3, 5] losses",
+            generic_hint="work elementwise, so any shape of losses gives the same shape of fractions.")
 
 
 @exercise_check("get_summary_metrics")
@@ -330,12 +428,30 @@ def check_get_summary_metrics(get_summary_metrics) -> None:
     }, generic_hint="1 - sum of (h - h_reconstructed)^2 / sum of (h - h.mean(0))^2, over tokens and d_mlp.")
     compare(ex, got["dead_fraction"], expected["dead_fraction"], "dead_fraction", mistakes={
         "that is the fraction of latents that fire, not of those that never do.": (frequency > 0).float().mean(-1),
+        "one fraction per instance: you pooled every instance's latents together.":
+            (frequency == 0).float().mean().expand(N_INST),
     }, generic_hint="a latent is dead if (acts > 0) is never true for it over all the tokens.")
     compare(ex, got["dense_fraction"], expected["dense_fraction"], "dense_fraction", mistakes={
         "dense latents fire on more than dense_threshold of the tokens: compare the frequency,"
         " not the mean activation.":
             (acts.mean(0) > 0.1).float().mean(-1),
+        "one fraction per instance: you pooled every instance's latents together.":
+            (frequency > 0.1).float().mean().expand(N_INST),
     }, generic_hint="the fraction of latents whose firing frequency exceeds dense_threshold.")
+
+    # A threshold other than the default must be used, not 0.1 written in again.
+    threshold = 0.4
+    with reference_helpers(get_summary_metrics, "get_mlp_activations"):
+        got = call_learner(ex, get_summary_metrics, tokens, model, sae, dense_threshold=threshold)
+    expect_tensor(ex, got["dense_fraction"] if isinstance(got, dict) and "dense_fraction" in got else got,
+                  "['dense_fraction'] with dense_threshold=0.4", (N_INST,), "n_instances")
+    compare(ex, got["dense_fraction"], (frequency > threshold).float().mean(-1),
+            "['dense_fraction'] with dense_threshold=0.4", mistakes={
+                "dense_threshold=0.4 was ignored: use the argument, not the default 0.1 written in.":
+                    (frequency > 0.1).float().mean(-1),
+                "one fraction per instance: you pooled every instance's latents together.":
+                    (frequency > threshold).float().mean().expand(N_INST),
+            }, generic_hint="the fraction of latents whose firing frequency exceeds dense_threshold.")
 
 
 CHECKS = {
@@ -344,5 +460,6 @@ CHECKS = {
     "max_cosine_similarity": (check_max_cosine_similarity, "max_cosine_similarity"),
     "get_reconstruction_loss": (check_get_reconstruction_loss, "get_reconstruction_loss"),
     "get_substitution_loss": (check_get_substitution_loss, "get_substitution_loss"),
+    "loss_recovered": (check_loss_recovered, "loss_recovered"),
     "get_summary_metrics": (check_get_summary_metrics, "get_summary_metrics"),
 }

@@ -83,6 +83,8 @@ def check_init(AutoEncoder) -> None:
                                   else f"create self.{name} with shape {list(shape)}.")
             if tuple(params[name].shape) != shape:
                 raise CheckFailed(ex, f"{name} has shape {list(params[name].shape)}; expected {list(shape)}.",
+                                  "every parameter has the instance axis first: b_enc is [inst, d_hidden], b_dec"
+                                  " [inst, d_in] (one bias per instance)." if name.startswith("b_") else
                                   "W_enc is [inst, d_in, d_hidden], W_dec is [inst, d_hidden, d_in].")
         for name in ("b_enc", "b_dec"):
             if params[name].abs().max() > 0:
@@ -120,22 +122,36 @@ def check_normalize_and_return_W_dec(AutoEncoder) -> None:
     ex = "AutoEncoder.normalize_and_return_W_dec"
     shape, dims = (CFG.n_instances, CFG.n_hidden_ae, CFG.n_input_ae), "inst, d_hidden, d_in"
 
-    # Untied: unit-norm rows, normalised in place, still the trainable parameter.
-    reference = reference_sae(CFG)
+    # Untied: unit-norm rows, normalised in place, still the trainable parameter. (The default eps, 1e-8: any
+    # eps that small gives the same decoder, F.normalize's clamp included; what the eps is for, a zero row that
+    # must not become NaN, is checked.)
+    cfg = CFG
+    reference = reference_sae(cfg)
     with torch.no_grad():
         reference.W_dec[1, 2] = 0.0  # a zero row: only the eps keeps it from becoming NaN
     learner = bare(AutoEncoder, reference)
+    parameter = learner.W_dec
     raw = reference.W_dec.detach().clone()
     out = call_learner(ex, learner.normalize_and_return_W_dec)
     if isinstance(out, torch.Tensor) and out.shape == shape and torch.isnan(out).any():
         raise CheckFailed(ex, "a zero row became NaN.", "add cfg.weight_normalize_eps to the norms before dividing.")
     expect_tensor(ex, out, "the returned decoder", shape, dims)
-    expected = raw / (raw.norm(dim=-1, keepdim=True) + CFG.weight_normalize_eps)
+    eps = cfg.weight_normalize_eps
+    expected = raw / (raw.norm(dim=-1, keepdim=True) + eps)
+    W_enc_T = reference.W_enc.detach().transpose(-1, -2)
     compare(ex, out, expected, "the returned decoder", mistakes={
         "you normalised over the latents (dim 1); normalise each latent's row over d_in (the last dim).":
-            raw / (raw.norm(dim=1, keepdim=True) + CFG.weight_normalize_eps),
+            raw / (raw.norm(dim=1, keepdim=True) + eps),
         "the rows are not normalised: divide W_dec by its rows' norms.": raw,
+        "divide by the rows' Euclidean (L2) norms, .norm(dim=-1), not the sum of their absolute values.":
+            raw / (raw.abs().sum(-1, keepdim=True) + eps),
+        "with tied_weights=False, return the normalised W_dec, not W_enc's transpose.":
+            W_enc_T / (W_enc_T.norm(dim=-1, keepdim=True) + eps),
     })
+    if learner.W_dec is not parameter:
+        raise CheckFailed(ex, "self.W_dec was replaced by a new object.",
+                          "the optimizer holds the original parameter, so a new nn.Parameter would never train:"
+                          " write the normalised values into self.W_dec.data instead.")
     if not out.requires_grad:
         raise CheckFailed(ex, "the returned decoder has no gradient, so W_dec would never train.",
                           "return the parameter self.W_dec (after normalising self.W_dec.data), not a .data tensor.")
@@ -213,6 +229,11 @@ def _check_forward_on(AutoEncoder, cfg: ref.AutoEncoderConfig) -> None:
         + (" (with tied weights: not the raw W_enc transposed)." if tied else "."):
             torch.einsum("bih,ihd->bid", ref_acts.detach(), raw_W_dec) + b_dec,
         "you forgot to add b_dec back after decoding.": torch.einsum("bih,ihd->bid", ref_acts.detach(), W_dec),
+        **({} if tied else {
+            "with tied_weights=False, decode with W_dec (self.normalize_and_return_W_dec()), not W_enc's transpose.":
+                torch.einsum("bih,ihd->bid", ref_acts.detach(), W_enc.transpose(-1, -2) / (
+                    W_enc.transpose(-1, -2).norm(dim=-1, keepdim=True) + cfg.weight_normalize_eps)) + b_dec,
+        }),
     }, generic_hint="h_reconstructed = acts @ W_dec_normalised + b_dec.")
     compare(ex, l1, ref_l1, "l1_loss" + tied, mistakes={
         "that looks like l2_loss: return (l1_loss, l2_loss, ...) in that order.": ref_l2,
@@ -222,8 +243,20 @@ def _check_forward_on(AutoEncoder, cfg: ref.AutoEncoderConfig) -> None:
     compare(ex, l2, ref_l2, "l2_loss" + tied, mistakes={
         "you summed the squared error over d_in; average it.": (ref_h_rec - h).pow(2).sum(-1),
         "l2_loss is the mean squared error, not the norm of the error.": (ref_h_rec - h).norm(dim=-1),
+        "compare the reconstruction with h itself, not with the centred h - b_dec: h_reconstructed already"
+        " includes b_dec.": (ref_h_rec - (h - b_dec)).pow(2).mean(-1),
     })
+    # A coefficient written in (0.5, the default, or 1e-3 from a paper) instead of cfg.l1_coeff shows as a
+    # round number that the loss implies for the L1 term.
+    with torch.no_grad():
+        implied = ((loss.detach() - ref_l2.mean(0).sum()) / ref_l1.mean(0).sum()).item()
+    written_in = {}
+    if math.isfinite(implied) and implied > 0 and abs(implied - cfg.l1_coeff) > 1e-4 * cfg.l1_coeff \
+            and abs(implied - float(f"{implied:.2g}")) < 1e-4 * implied:
+        written_in[f"the L1 term was weighted by {float(f'{implied:.2g}'):g}, not cfg.l1_coeff ({cfg.l1_coeff}):"
+                   " use self.cfg.l1_coeff, not a number written in."] = loss.detach()
     compare(ex, loss, ref_loss, "loss" + tied, mistakes={
+        **written_in,
         "you averaged over instances; sum over them (each instance is its own SAE).": ref_loss / inst,
         "you forgot to multiply the L1 term by cfg.l1_coeff.": (ref_l1 + ref_l2).mean(0).sum(),
         "you summed over the batch; take the mean over the batch.": ref_loss * batch,
@@ -237,9 +270,18 @@ def _check_forward_on(AutoEncoder, cfg: ref.AutoEncoderConfig) -> None:
     compare_gradients(ex, l1, ref_l1, "l1_loss" + tied, mine, theirs, hints=(
         "compute l1_loss from acts as they are, not acts.detach(): the L1 penalty's gradient is what pushes"
         " latents towards zero; without it latents fire on most inputs."))
-    compare_gradients(ex, l2, ref_l2, "l2_loss" + tied, mine, theirs, hints=(
-        "compute l2_loss from h_reconstructed (and acts) as they are, not detached: the reconstruction error's"
-        " gradient is what teaches the SAE to reconstruct; without it the L1 penalty kills every latent."))
+    l2_hint = ("compute l2_loss from h_reconstructed (and acts) as they are, not detached: the reconstruction"
+               " error's gradient is what teaches the SAE to reconstruct; without it the L1 penalty kills every latent.")
+    decoder_hint = ("the decoder's weights get no reconstruction gradient: call self.normalize_and_return_W_dec()"
+                    " outside torch.no_grad() and decode with what it returns (not .data or a detached copy).")
+    l2_hints = {None: l2_hint}
+    if not cfg.tied_weights:
+        l2_hints["W_dec"] = decoder_hint
+    elif l2.requires_grad:
+        # Tied: W_enc is the decoder too. If acts' path is right but the decoder's is cut, say so.
+        l2_hints["W_enc"] = ("with tied weights W_enc is the decoder too, and one of its two paths is cut. Either "
+                             + decoder_hint + " Or: " + l2_hint)
+    compare_gradients(ex, l2, ref_l2, "l2_loss" + tied, mine, theirs, hints=l2_hints)
     compare_gradients(ex, loss, ref_loss, "loss" + tied, mine, theirs, hints=(
         "build the loss from l1_loss and l2_loss themselves, not from detached copies or .item()."))
 
@@ -255,7 +297,24 @@ def _dead_pattern(window: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     dead[1, [0, 2, 5]] = True
     frac[:, dead] = 0.0
     frac[1:, 0, 3] = 0.0  # fired in the first step only: alive
+    frac[:, 1, 3] = 0.0
+    frac[2, 1, 3] = 1 / 1024  # fired once in a batch of 1024, once in the window: rare, and alive
     return frac, dead
+
+
+ZERO_ROWS_HINT = ("inputs with zero loss must never be picked: sample with torch.multinomial(probabilities, n_dead,"
+                  " replacement=True). Without replacement (or with topk) the picks are distinct inputs, so when"
+                  " fewer inputs have a loss than latents are dead, zero-loss inputs are taken.")
+TIED_CRASH_HINT = ("with tied_weights=True there is no W_dec: the decoder is W_enc's transpose. Write the new"
+                   " direction into W_dec only when the weights are untied; the encoder column carries it otherwise.")
+
+
+def _new_directions(learner, dead: torch.Tensor, cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """(decoder rows, encoder columns) of the dead latents, each [n_dead, d_in]. Tied: the decoder row is
+    the normalised encoder column, as normalize_and_return_W_dec makes it."""
+    cols = learner.W_enc.detach().transpose(1, 2)[dead]
+    rows = F.normalize(cols, dim=-1) if cfg.tied_weights else learner.W_dec.detach()[dead]
+    return rows, cols
 
 
 def _check_resampled_params(ex, learner, before, dead, cfg, zero_rows_hint: str | None = None) -> None:
@@ -263,6 +322,10 @@ def _check_resampled_params(ex, learner, before, dead, cfg, zero_rows_hint: str 
     cause when a new decoder row is zero (the input it came from had no reconstruction error)."""
     W_enc, b_enc = learner.W_enc.detach(), learner.b_enc.detach()
     live = ~dead
+    if dead.any() and all(torch.equal(v, before[k]) for k, v in _params(learner).items()):
+        raise CheckFailed(ex, "no parameter changed.", "write into the parameters themselves, indexing once:"
+                          " self.W_enc.data[inst, :, latent] = ... . A chain like W_enc[inst][:, latents][...] = ..."
+                          " or a copy (.clone(), a local variable) changes a copy that is then thrown away.")
     if not close(W_enc.transpose(1, 2)[live], before["W_enc"].transpose(1, 2)[live], atol=1e-6) or \
             not close(b_enc[live], before["b_enc"][live], atol=1e-6) or \
             (not cfg.tied_weights and not close(learner.W_dec.detach()[live], before["W_dec"][live], atol=1e-6)):
@@ -271,11 +334,21 @@ def _check_resampled_params(ex, learner, before, dead, cfg, zero_rows_hint: str 
         raise CheckFailed(ex, "b_dec changed.", "resampling leaves b_dec alone.")
     if (b_enc[dead] != 0).any():
         raise CheckFailed(ex, "b_enc of resampled latents is not 0.", "set b_enc[inst, latent] = 0 for each of them.")
+    if cfg.tied_weights:
+        return  # the decoder rows are normalised encoder columns: the callers check those columns
     rows = learner.W_dec.detach()[dead]
-    if zero_rows_hint and not torch.isnan(rows).any() and (rows.norm(dim=-1) < 1e-3).any():
-        raise CheckFailed(ex, "some resampled latents got a zero decoder row: they were pointed at inputs with"
-                              " zero reconstruction loss.", zero_rows_hint)
+    if close(rows, before["W_dec"][dead], atol=1e-6):
+        raise CheckFailed(ex, "the decoder rows of resampled latents did not change.",
+                          "write each new unit direction into W_dec[inst, latent, :] as well as W_enc's column.")
+    if zero_rows_hint and (torch.isnan(rows).any() or (rows.norm(dim=-1) < 1e-3).any()):
+        raise CheckFailed(ex, "some resampled latents got a zero (or NaN, from 0 / 0) decoder row: they were"
+                              " pointed at inputs with zero reconstruction loss.", zero_rows_hint)
     if torch.isnan(rows).any() or not torch.allclose(rows.norm(dim=-1), torch.ones(len(rows)), atol=1e-4):
+        cols = W_enc.transpose(1, 2)[dead]
+        if not torch.isnan(rows).any() and close(cols.norm(dim=-1), torch.ones(len(rows)), atol=1e-4):
+            raise CheckFailed(ex, "decoder rows of resampled latents do not have unit norm, but their encoder"
+                                  " columns do.", "the scale belongs on the encoder column; the decoder row is the"
+                              " unit direction itself.")
         raise CheckFailed(ex, "decoder rows of resampled latents do not have unit norm.",
                           "normalise each new direction before writing it into W_dec.")
 
@@ -285,38 +358,67 @@ def _expect_mask(ex, got, dead) -> None:
     if (got & ~dead).any():
         raise CheckFailed(ex, "latents that fired in the window were resampled.",
                           "a latent is dead only if it never fired in the whole window: frac_active.sum(0) == 0,"
-                          " over the window axis (dim 0).")
+                          " over the window axis (dim 0). One that fired rarely (once in 5,000 inputs) is alive:"
+                          " resampling it would wipe out a rare feature.")
     if (dead & ~got).any():
         raise CheckFailed(ex, "some dead latents were not resampled.", "resample every latent with zero firing.")
 
 
 @exercise_check("AutoEncoder.resample_neurons_simple")
 def check_resample_neurons_simple(AutoEncoder) -> None:
+    # Both branches the spec names: untied (W_dec gets the direction) and tied (only W_enc exists).
+    for cfg in (CFG, TIED):
+        _check_resample_simple_on(AutoEncoder, cfg)
+
+
+def _check_resample_simple_on(AutoEncoder, cfg) -> None:
     ex = "AutoEncoder.resample_neurons_simple"
-    reference = reference_sae(CFG)
+    tied = " (tied_weights=True)" if cfg.tied_weights else ""
+    scale = 0.3
+    reference = reference_sae(cfg)
     learner = bare(AutoEncoder, reference, use_reference_for=("forward", "normalize_and_return_W_dec"))
     frac, dead = _dead_pattern()
-    h = torch.randn(16, CFG.n_instances, CFG.n_input_ae)
+    h = torch.randn(16, cfg.n_instances, cfg.n_input_ae)
     before = _params(learner)
-    mask = call_learner(ex, learner.resample_neurons_simple, h, frac, 0.3)
+    mask = call_learner(ex, learner.resample_neurons_simple, h, frac, scale,
+                        crash_hint=TIED_CRASH_HINT if cfg.tied_weights else None)
     _expect_mask(ex, mask, dead)
-    _check_resampled_params(ex, learner, before, dead, CFG)
-    rows = learner.W_dec.detach()[dead]
-    cols = learner.W_enc.detach().transpose(1, 2)[dead]
-    if close(cols, rows):
-        raise CheckFailed(ex, "encoder columns of resampled latents are not scaled.",
-                          "W_enc[inst, :, latent] = direction * neuron_resample_scale.")
-    if not close(cols, 0.3 * rows, atol=1e-4):
-        raise CheckFailed(ex, "encoder columns are not neuron_resample_scale times the decoder rows.",
-                          "use the same unit direction for both, scaled by neuron_resample_scale in the encoder.")
+    _check_resampled_params(ex, learner, before, dead, cfg)
+    rows, cols = _new_directions(learner, dead, cfg)
+    if cfg.tied_weights:
+        norms = cols.norm(dim=-1)
+        if close(norms, torch.ones_like(norms), atol=1e-4):
+            raise CheckFailed(ex, f"encoder columns of resampled latents are not scaled{tied}.",
+                              "with tied weights too, W_enc[inst, :, latent] = direction * neuron_resample_scale"
+                              " (the tied decoder normalises it back to the direction).")
+        if not close(norms, torch.full_like(norms, scale), atol=1e-4):
+            raise CheckFailed(ex, f"encoder columns of resampled latents have norm {norms.min():.3g} to"
+                                  f" {norms.max():.3g}; expected neuron_resample_scale = {scale}{tied}.",
+                              "W_enc[inst, :, latent] = unit direction * neuron_resample_scale.")
+    else:
+        if close(cols, rows):
+            raise CheckFailed(ex, "encoder columns of resampled latents are not scaled.",
+                              "W_enc[inst, :, latent] = direction * neuron_resample_scale.")
+        if not close(cols, scale * rows, atol=1e-4):
+            ratio = (cols.norm(dim=-1) / rows.norm(dim=-1)).mean().item()
+            parallel = close(F.normalize(cols, dim=-1), F.normalize(rows, dim=-1), atol=1e-4)
+            raise CheckFailed(ex, "encoder columns are not neuron_resample_scale times the decoder rows" + (
+                f" (they are {ratio:.3g} times them; neuron_resample_scale is {scale})." if parallel else "."),
+                "use the neuron_resample_scale argument, not a number written in." if parallel else
+                "use the same unit direction for both, scaled by neuron_resample_scale in the encoder.")
     if close(rows[0], rows[1]):
-        raise CheckFailed(ex, "every resampled latent got the same direction.", "draw one random vector per latent.")
+        raise CheckFailed(ex, f"every resampled latent got the same direction{tied}.",
+                          "draw one random vector per latent.")
+    if (rows >= 0).all():
+        raise CheckFailed(ex, f"every new direction has only positive coordinates{tied}.",
+                          "torch.rand draws from [0, 1), so all directions crowd into one corner; draw them with"
+                          " torch.randn, which points every way.")
 
     # Nothing dead: nothing changes, and nothing crashes.
     learner = bare(AutoEncoder, reference, use_reference_for=("forward", "normalize_and_return_W_dec"))
     before = _params(learner)
-    mask = call_learner(ex, learner.resample_neurons_simple, h, torch.rand(5, CFG.n_instances, CFG.n_hidden_ae) + 0.01,
-                        0.3, crash_hint="it crashed when no latent was dead: return the all-False mask early.")
+    mask = call_learner(ex, learner.resample_neurons_simple, h, torch.rand(5, cfg.n_instances, cfg.n_hidden_ae) + 0.01,
+                        scale, crash_hint="it crashed when no latent was dead: return the all-False mask early.")
     _expect_mask(ex, mask, torch.zeros_like(dead))
     if any(not torch.equal(before[k], v) for k, v in _params(learner).items()):
         raise CheckFailed(ex, "parameters changed although no latent was dead.", "only resample dead latents.")
@@ -324,49 +426,130 @@ def check_resample_neurons_simple(AutoEncoder) -> None:
 
 @exercise_check("AutoEncoder.resample_neurons_advanced")
 def check_resample_neurons_advanced(AutoEncoder) -> None:
+    for cfg in (CFG, TIED):
+        _check_resample_advanced_on(AutoEncoder, cfg)
+    _check_more_dead_than_inputs(AutoEncoder, every_latent_dead=False)
+    _check_more_dead_than_inputs(AutoEncoder, every_latent_dead=True)
+    _check_squared_loss_weighting(AutoEncoder)
+
+
+def _check_more_dead_than_inputs(AutoEncoder, every_latent_dead: bool) -> None:
+    """One input with a reconstruction error, the rest exactly at b_dec (zero loss), three dead latents: all
+    three must take that one input. With `every_latent_dead`, there are no live encoder norms to average
+    (the spec's fallback is 1.0)."""
     ex = "AutoEncoder.resample_neurons_advanced"
     scale = 0.3
-    reference = reference_sae(CFG)
+    cfg = ref.AutoEncoderConfig(n_instances=1, n_input_ae=4, n_hidden_ae=3 if every_latent_dead else 6)
+    reference = reference_sae(cfg)
     with torch.no_grad():
-        reference.b_enc.fill_(-100.0)  # every latent silent: the loss on an input is exactly mean((h - b_dec)^2)
-    reference.normalize_and_return_W_dec()  # as forward (called inside) would: live rows must not move
+        reference.b_enc.fill_(-100.0)
+    reference.normalize_and_return_W_dec()
     learner = bare(AutoEncoder, reference, use_reference_for=("forward", "normalize_and_return_W_dec"))
+    h = reference.b_dec.detach().expand(16, -1, -1).clone()
+    planted = torch.randn(cfg.n_input_ae)
+    h[5, 0] += planted
+    frac = torch.full((4, 1, cfg.n_hidden_ae), 0.05)
+    frac[:, 0, :3] = 0.0
+    dead = frac.sum(0) == 0
+    before = _params(learner)
+    call_learner(ex, learner.resample_neurons_advanced, h, frac, scale, crash_hint=(
+        "several dead latents may take the same input: torch.multinomial(..., replacement=True)."
+        + (" And with every latent dead there are no live encoder columns to average: use 1.0." if every_latent_dead
+           else "")))
+    cols = learner.W_enc.detach().transpose(1, 2)[dead]
+    if every_latent_dead and torch.isnan(cols).any():
+        raise CheckFailed(ex, "with every latent of an instance dead, the new encoder columns are NaN.",
+                          "the mean norm of no live columns is NaN: use 1.0 when none is alive, as the docstring says.")
+    _check_resampled_params(ex, learner, before, dead, cfg, zero_rows_hint=ZERO_ROWS_HINT)
+    rows = learner.W_dec.detach()[dead]
+    if not close(rows, F.normalize(planted, dim=0).expand_as(rows), atol=1e-4):
+        raise CheckFailed(ex, "with three dead latents and one input with nonzero loss, not every dead latent was"
+                              " pointed at that input.", ZERO_ROWS_HINT)
+    live_norm = 1.0 if every_latent_dead else before["W_enc"][0].norm(dim=0)[~dead[0]].mean()
+    if not close(cols, rows * scale * live_norm, atol=1e-4):
+        raise CheckFailed(ex, "encoder columns of resampled latents have the wrong scale" + (
+            " when every latent is dead." if every_latent_dead else "."),
+            "with no live latent, the mean live norm is 1.0: encoder column = direction * neuron_resample_scale."
+            if every_latent_dead else
+            "encoder column = decoder row * neuron_resample_scale * mean norm of live encoder columns.")
+
+
+def _check_resample_advanced_on(AutoEncoder, cfg) -> None:
+    ex = "AutoEncoder.resample_neurons_advanced"
+    tied = " (tied_weights=True)" if cfg.tied_weights else ""
+    scale = 0.3
+    reference = reference_sae(cfg)
     frac, dead = _dead_pattern()
     b_dec = reference.b_dec.detach()
-    # Every input sits at b_dec (zero loss), except one planted input of instance 0 and one of instance 2.
-    # Instance 1 has dead latents but zero loss everywhere: it must be left alone.
+    # Instance 0's latent 0 is alive and reconstructs most inputs *exactly*: each is b_dec + 2 * its direction,
+    # so it fires (L1 > 0) with zero reconstruction loss. Every other latent is silenced by b_enc = -100.
+    # Weighing inputs by the reconstruction loss alone picks only the one planted input with an error; weighing
+    # by the total loss (with the L1 term) picks the exactly reconstructed ones.
+    with torch.no_grad():
+        reference.b_enc.fill_(-100.0)
+        reference.b_enc[0, 0] = 0.0
+        live_direction = F.normalize(reference.W_enc[0, :, 0], dim=0)
+        reference.W_enc[0, :, 0] = live_direction
+        if not cfg.tied_weights:
+            reference.W_dec[0, 0] = live_direction
+    reference.normalize_and_return_W_dec()  # as forward (called inside) would: live rows must not move
+    learner = bare(AutoEncoder, reference, use_reference_for=("forward", "normalize_and_return_W_dec"))
+    # Instance 1 has dead latents but zero loss everywhere: it must be left alone. Instance 2: nothing dead.
     h = b_dec.expand(64, -1, -1).clone()
-    planted = torch.randn(CFG.n_input_ae)
-    h[37, 0] += planted
-    h[12, 2] += torch.randn(CFG.n_input_ae)
+    h[:, 0] += 2 * live_direction
+    planted = torch.randn(cfg.n_input_ae)
+    h[37, 0] = h[38, 0] = b_dec[0] + planted  # two inputs with an error, one per dead latent of instance 0
+    h[12, 2] += torch.randn(cfg.n_input_ae)
     expected_dead = dead.clone()
     expected_dead[1] = False
     before = _params(learner)
     mask = call_learner(ex, learner.resample_neurons_advanced, h, frac, scale, crash_hint=(
+        TIED_CRASH_HINT if cfg.tied_weights else
         "skip instances with no dead latents, or with zero loss on every input (nothing to sample from)."))
     if isinstance(mask, torch.Tensor) and mask.shape == dead.shape and mask.dtype == torch.bool and mask[1].any():
+        if all(close(v[1], before[k][1], atol=0) for k, v in _params(learner).items()):
+            raise CheckFailed(ex, "the returned mask marks instance 1's dead latents as resampled, but they were"
+                                  " (rightly) left alone: its loss is zero on every input.",
+                              "return True only for the latents you actually changed.")
         raise CheckFailed(ex, "an instance whose loss is zero on every input was resampled.",
-                          "skip instances whose squared losses sum to 0 (nothing to sample); and pick inputs with"
-                          " probability proportional to their squared l2_loss, so zero-loss inputs never are.")
+                          "skip instances whose squared losses sum to 0 (nothing to sample), and pick each"
+                          " instance's inputs with probability proportional to their squared l2_loss,"
+                          " l2_loss[:, inst] ** 2 (that instance's alone, not all instances' together), so zero-loss"
+                          " inputs never are.")
     _expect_mask(ex, mask, expected_dead)
-    _check_resampled_params(ex, learner, before, expected_dead, CFG, zero_rows_hint=(
-        "inputs with zero loss must never be picked. torch.multinomial(..., replacement=False) draws distinct"
-        " inputs, so with fewer nonzero-loss inputs than dead latents it silently takes zero-probability ones:"
-        " use replacement=True."))
+    _check_resampled_params(ex, learner, before, expected_dead, cfg, zero_rows_hint=ZERO_ROWS_HINT)
 
-    rows = learner.W_dec.detach()[0, dead[0]]
+    rows, cols = _new_directions(learner, dead, cfg)
+    rows, cols = rows[: int(dead[0].sum())], cols[: int(dead[0].sum())]  # instance 0's (nonzero() is row-major)
     want = F.normalize(planted, dim=0)
     if close(rows, F.normalize(h[37, 0], dim=0).expand_as(rows), atol=1e-4):
-        raise CheckFailed(ex, "the new directions point at the raw input.",
+        raise CheckFailed(ex, f"the new directions point at the raw input{tied}.",
                           "centre the chosen inputs first: h[i, inst] - b_dec[inst].")
+    if close(rows, live_direction.expand_as(rows), atol=1e-4) or (
+            not cfg.tied_weights and close(rows, F.normalize(h[0, 0], dim=0).expand_as(rows), atol=1e-4)):
+        raise CheckFailed(ex, f"the dead latents were pointed at inputs the SAE reconstructs exactly{tied}.",
+                          "weigh inputs by their squared reconstruction loss, l2_loss ** 2, alone: not by the total"
+                          " loss with the L1 term, which is large on inputs the SAE already handles.")
+    if cfg.tied_weights and torch.isnan(rows).any():
+        raise CheckFailed(ex, "some resampled encoder columns are NaN or zero (tied_weights=True).",
+                          "inputs with zero loss must never be picked: use torch.multinomial(..., replacement=True).")
     if not close(rows, want.expand_as(rows), atol=1e-4):
-        raise CheckFailed(ex, "the dead latents of instance 0 were not pointed at its one input with nonzero loss.",
+        raise CheckFailed(ex, f"the dead latents of instance 0 were not pointed at its one input with nonzero"
+                              f" loss{tied}.",
                           "sample inputs with probability proportional to their squared l2_loss (torch.multinomial).")
     live_norm = before["W_enc"][0].norm(dim=0)[~dead[0]].mean()
-    cols = learner.W_enc.detach()[0][:, dead[0]].T
     all_norm = before["W_enc"][0].norm(dim=0).mean()
     if not close(cols, rows * scale * live_norm, atol=1e-4):
-        if close(cols, rows * scale, atol=1e-4):
+        factor = (cols.norm(dim=-1) / rows.norm(dim=-1)).mean().item() / live_norm.item()  # the scale used
+        parallel = close(F.normalize(cols, dim=-1), rows, atol=1e-4)
+        if parallel and abs(factor - float(f"{factor:.2g}")) < 1e-4 * factor:
+            hint = (f"the encoder columns were scaled by {float(f'{factor:.2g}'):g} times the mean live norm: use the"
+                    f" neuron_resample_scale argument ({scale}), not a number written in.")
+        elif any(close(cols, rows * scale * W.norm(dim=1).mean(), atol=1e-4)
+                 for W in (before["W_enc"][0], before["W_enc"][0][:, ~dead[0]])):
+            hint = ("an encoder column's norm is over d_in: W_enc[inst].norm(dim=0), one per latent; you took"
+                    " norms over the latent axis.")
+        elif close(cols, rows * scale, atol=1e-4):
             hint = "scale the encoder columns by neuron_resample_scale times the mean norm of the live encoder columns."
         elif close(cols, rows * scale * all_norm, atol=1e-4):
             hint = "average the norms of the live latents' encoder columns only, not of all of them."
@@ -374,9 +557,13 @@ def check_resample_neurons_advanced(AutoEncoder) -> None:
             hint = "the encoder columns are not scaled: direction * neuron_resample_scale * mean live norm."
         else:
             hint = "encoder column = decoder row * neuron_resample_scale * mean norm of live encoder columns."
-        raise CheckFailed(ex, "encoder columns of resampled latents have the wrong scale or direction.", hint)
+        raise CheckFailed(ex, f"encoder columns of resampled latents have the wrong scale or direction{tied}.", hint)
 
-    # Squared loss: two planted inputs whose losses differ by 2x are picked 4:1, not 2:1.
+
+def _check_squared_loss_weighting(AutoEncoder) -> None:
+    """Two planted inputs whose losses differ by 2x are picked 4:1 when weighed by the squared loss, 2:1 when
+    by the loss itself."""
+    ex = "AutoEncoder.resample_neurons_advanced"
     many = ref.AutoEncoderConfig(n_instances=1, n_input_ae=4, n_hidden_ae=400)
     reference = ref.AutoEncoder(many, device="cpu")
     with torch.no_grad():
@@ -387,7 +574,7 @@ def check_resample_neurons_advanced(AutoEncoder) -> None:
     h[5, 0, 1] = math.sqrt(2.0)  # l2_loss 2/4: picked 4x as often as input 2 when p ~ loss^2
     frac = torch.zeros(3, 1, 400)
     frac[:, 0, 0] = 0.5
-    call_learner(ex, learner.resample_neurons_advanced, h, frac, scale)
+    call_learner(ex, learner.resample_neurons_advanced, h, frac, 0.3)
     rows = learner.W_dec.detach()[0, 1:]
     share = (rows[:, 1].abs() > 0.99).float().mean().item()
     if abs(share - 0.8) > 0.08:

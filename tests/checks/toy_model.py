@@ -60,6 +60,11 @@ def check_forward(ToyModel) -> None:
         "the ReLU comes after adding b_final: ReLU(W^T W x + b), not ReLU(W^T W x) + b.": F.relu(WtWx) + b,
         "you applied the ReLU to the hidden layer h = W x too; only the output has a ReLU.":
             F.relu(torch.einsum("bih,ihg->big", F.relu(torch.einsum("bif,ihf->bih", features, W)), W) + b),
+        "each instance has its own bias: add b_final (shape [inst, feat]), not instance 0's b_final[0].":
+            F.relu(WtWx + b[0]),
+        "the instances got mixed: each instance's input goes through its own W only. Give W's instance axis the"
+        " same einsum letter as the input's ('inst hidden feat'), not a letter of its own that gets summed.":
+            F.relu(torch.einsum("bif,jhf,khg->big", features, W, W) + b),
     }, generic_hint="out = ReLU(W^T (W x) + b_final), per instance.")
 
     # Training follows the gradient: W is used twice (compress, reconstruct) and must get its gradient from both.
@@ -102,7 +107,8 @@ def check_generate_batch(ToyModel) -> None:
                           "values must be uniform on [0, 1): torch.rand, not torch.randn.")
     if (batch >= 1).any():
         raise CheckFailed(ex, f"some values are ≥ 1 (max {batch.max().item():.3f}).",
-                          "values must be uniform on [0, 1): torch.rand, and don't add the mask to them.")
+                          "values must be uniform on [0, 1): torch.rand, neither divided by the probability (as"
+                          " dropout does) nor with the mask added to them.")
 
     fires = (batch != 0).float().mean(0)  # [inst, feat]
     tolerance = 5 * (p * (1 - p) / n).sqrt() + 0.005
@@ -156,12 +162,26 @@ def check_generate_batch(ToyModel) -> None:
         raise CheckFailed(ex, "batches repeat themselves.",
                           "draw fresh random numbers on every call and for every row.")
 
+    # Small batches: the number of rows where a feature fires varies from batch to batch (binomially), and a
+    # rare feature still fires sometimes. A fixed count per batch, round(p * batch_size), has the right rate in
+    # a large batch and neither property.
+    small = torch.stack([call_learner(ex, learner.generate_batch, 8) for _ in range(400)])  # [400, 8, inst, feat]
+    counts = (small != 0).float().sum(1)  # [400, inst, feat]
+    variance = counts.var(0).mean().item()
+    binomial = (8 * p * (1 - p)).mean().item()
+    if variance < 0.3 * binomial:
+        raise CheckFailed(ex, f"in batches of 8 rows, a feature fires in nearly the same number of rows every time"
+                              f" (variance {variance:.2f}; independent rows give {binomial:.2f}).",
+                          "decide each (row, instance, feature) independently, rand < p: not a fixed number of rows"
+                          " per batch, round(p * batch_size), which never lets a rare feature fire in a small batch.")
+
 
 @exercise_check("ToyModel.calculate_loss")
 def check_calculate_loss(ToyModel) -> None:
     ex = "ToyModel.calculate_loss"
     importance = torch.rand(CFG.n_instances, CFG.n_features) + 0.1
-    reference, learner = make_pair(ex, ToyModel, importance=importance)
+    probability = torch.rand(CFG.n_instances, CFG.n_features) * 0.8 + 0.1  # not 1: a mix-up with importance shows
+    reference, learner = make_pair(ex, ToyModel, feature_probability=probability, importance=importance)
     batch = torch.rand(32, CFG.n_instances, CFG.n_features)
     out = torch.rand(32, CFG.n_instances, CFG.n_features, requires_grad=True)
     loss = call_learner(ex, learner.calculate_loss, out, batch)
@@ -188,6 +208,12 @@ def check_calculate_loss(ToyModel) -> None:
         " not (importance * (x - x'))^2.": (importance**2 * sq).mean(dim=(0, 2)).sum(),
         "you used the absolute error; the loss is the squared error.":
             (importance * (batch - out.detach()).abs()).mean(dim=(0, 2)).sum(),
+        "you weighted by feature_probability; the weights are self.importance.":
+            (probability * sq).mean(dim=(0, 2)).sum(),
+        "you summed over everything; take the mean over batch and features, then sum over instances.":
+            (importance * sq).sum(),
+        "that is a weighted mean (divided by the importances' sum); the loss is the plain mean over batch and"
+        " features of importance * (x - x')^2.": ((importance * sq).sum(-1) / importance.sum(-1)).mean(0).sum(),
     }, generic_hint="L = sum over instances of mean over (batch, feat) of importance * (x - x')^2.")
     out_ref = out.detach().clone().requires_grad_(True)
     compare_gradients(ex, loss, reference.calculate_loss(out_ref, batch), "the loss", {"out": out}, {"out": out_ref},

@@ -304,6 +304,61 @@ def add_hook_without_removing(tokens, model, autoencoder):
     return clean, torch.stack(rec), zero
 
 
+# ---------------------------------------------------------------------------- loss_recovered
+
+
+@mutant("loss_recovered", "fraction *lost*")
+def fraction_lost(loss_clean, loss_reconstructed, loss_zero_ablation):
+    return (loss_reconstructed - loss_clean) / (loss_zero_ablation - loss_clean)
+
+
+@mutant("loss_recovered", "sign is flipped")
+def sign_flipped(loss_clean, loss_reconstructed, loss_zero_ablation):
+    return (loss_reconstructed - loss_zero_ablation) / (loss_zero_ablation - loss_clean)
+
+
+@mutant("loss_recovered", "upside down")
+def upside_down(loss_clean, loss_reconstructed, loss_zero_ablation):
+    return (loss_zero_ablation - loss_clean) / (loss_zero_ablation - loss_reconstructed)
+
+
+@mutant("loss_recovered", "not by zero alone")
+def relative_to_zero(loss_clean, loss_reconstructed, loss_zero_ablation):
+    return (loss_zero_ablation - loss_reconstructed) / loss_zero_ablation
+
+
+@mutant("loss_recovered", "ratio of losses")
+def ratio_of_losses(loss_clean, loss_reconstructed, loss_zero_ablation):
+    return loss_clean / loss_reconstructed
+
+
+@mutant("loss_recovered", "don't clamp to [0, 1]")
+def clamped(loss_clean, loss_reconstructed, loss_zero_ablation):
+    return ((loss_zero_ablation - loss_reconstructed) / (loss_zero_ablation - loss_clean)).clamp(0, 1)
+
+
+@mutant("loss_recovered", "don't clamp at 0")
+def clamped_below(loss_clean, loss_reconstructed, loss_zero_ablation):
+    return torch.relu((loss_zero_ablation - loss_reconstructed) / (loss_zero_ablation - loss_clean))
+
+
+@mutant("loss_recovered", "one fraction per SAE")
+def averaged_over_saes(loss_clean, loss_reconstructed, loss_zero_ablation):
+    return ((loss_zero_ablation - loss_reconstructed) / (loss_zero_ablation - loss_clean)).mean()
+
+
+@mutant("loss_recovered", "not .item()")
+def as_python_floats(loss_clean, loss_reconstructed, loss_zero_ablation):
+    return [((loss_zero_ablation - r) / (loss_zero_ablation - loss_clean)).item() for r in loss_reconstructed]
+
+
+@mutant("loss_recovered", "any shape of losses")
+def one_dimensional_only(loss_clean, loss_reconstructed, loss_zero_ablation):
+    """Works for [n_instances] but takes the first row of anything larger."""
+    fraction = (loss_zero_ablation - loss_reconstructed) / (loss_zero_ablation - loss_clean)
+    return fraction if fraction.ndim <= 1 else fraction[0].expand_as(fraction)
+
+
 # ---------------------------------------------------------------------------- get_summary_metrics
 
 
@@ -358,6 +413,105 @@ def dense_by_mean_activation(tokens, model, autoencoder, dense_threshold=0.1):
     return _metrics(tokens, model, autoencoder, dense=lambda acts, **_: (acts.mean(0) > 0.1).float().mean(-1))
 
 
+@mutant("get_summary_metrics", "dense_threshold=0.4 was ignored")
+def dense_threshold_hard_coded(tokens, model, autoencoder, dense_threshold=0.1):
+    return _metrics(tokens, model, autoencoder)  # 0.1 written in, whatever the argument says
+
+
 @mutant("get_summary_metrics", "expected a dict")
 def returns_a_tuple(tokens, model, autoencoder, dense_threshold=0.1):
     return tuple(_metrics(tokens, model, autoencoder).values())
+
+
+# ---------------------------------------------- a second round of learners' answers (issue 17), section 3
+
+@mutant("get_mlp_activations", "the first (BOS) included")
+def drops_bos(tokens, model, n_instances, hook_name=MLP_HOOK):
+    return einops.repeat(_acts(tokens, model, hook_name)[:, 1:], "b s d -> (b s) i d", i=n_instances)
+
+
+@mutant("get_mlp_activations", "not a hook name written in")
+def mlp_out_not_post(tokens, model, n_instances, hook_name=MLP_HOOK):
+    return einops.repeat(_acts(tokens, model, "blocks.0.hook_mlp_out"), "b s d -> (b s) i d", i=n_instances)
+
+
+@mutant("get_feature_probability", "not of sequences")
+def per_sequence(tokens, model, autoencoder):
+    return (_sae_acts(tokens, model, autoencoder)[1] > 0).float().sum(0) / tokens.shape[0]
+
+
+@mutant("get_feature_probability", "the first (BOS) included")
+def probability_without_bos(tokens, model, autoencoder):
+    acts = _sae_acts(tokens, model, autoencoder)[1]
+    acts = einops.rearrange(acts, "(b s) i h -> b s i h", b=tokens.shape[0])[:, 1:]
+    return (acts > 0).float().mean((0, 1))
+
+
+@mutant("get_feature_probability", "instance 0's")
+def probability_of_instance_0(tokens, model, autoencoder):
+    acts = _sae_acts(tokens, model, autoencoder)[1]
+    return (acts[:, 0] > 0).float().mean(0).expand(autoencoder.cfg.n_instances, -1)
+
+
+@mutant("get_reconstruction_loss", "no square root")
+def root_mean_square(tokens, model, autoencoder):
+    h, (_, l2, _, _, h_rec) = _forward(tokens, model, autoencoder)
+    return l2.mean(0).sqrt(), F.cosine_similarity(h, h_rec, dim=-1).mean(0)
+
+
+@mutant("get_reconstruction_loss", "the first (BOS) included")
+def reconstruction_without_bos(tokens, model, autoencoder):
+    h, (_, l2, _, _, h_rec) = _forward(tokens, model, autoencoder)
+    l2 = einops.rearrange(l2, "(b s) i -> b s i", b=tokens.shape[0])[:, 1:]
+    return l2.mean((0, 1)), F.cosine_similarity(h, h_rec, dim=-1).mean(0)
+
+
+@mutant("get_substitution_loss", "add b_dec back when decoding")
+def decoded_by_hand_without_b_dec(tokens, model, autoencoder):
+    h = get_mlp_activations(tokens, model, autoencoder.cfg.n_instances)
+    acts = autoencoder(h)[3]
+    h_rec = einops.einsum(acts, autoencoder.W_dec, "t i h, i h d -> i t d")
+    h_rec = einops.rearrange(h_rec, "i (b s) d -> i b s d", b=tokens.shape[0]).contiguous()
+    clean = model(tokens, return_type="loss")
+    rec = _patched_losses(tokens, model, [lambda a, r=r: r for r in h_rec])
+    zero = _patched_losses(tokens, model, [torch.zeros_like])[0]
+    return clean, torch.stack(rec), zero
+
+
+@mutant("get_substitution_loss", "changed the model's weights")
+def zero_ablates_by_editing_W_out(tokens, model, autoencoder):
+    h_rec = _reconstructions(tokens, model, autoencoder)
+    clean = model(tokens, return_type="loss")
+    rec = _patched_losses(tokens, model, [lambda a, r=r: r for r in h_rec])
+    with torch.no_grad():
+        model.blocks[0].mlp.W_out.zero_()  # "no MLP output": but the model stays broken afterwards
+        model.blocks[0].mlp.b_out.zero_()
+    zero = model(tokens, return_type="loss")
+    return clean, torch.stack(rec), zero
+
+
+@mutant("max_cosine_similarity", ".values")
+def values_and_indices(directions_A, directions_B):
+    return (_unit(directions_A) @ _unit(directions_B).T).max(-1)
+
+
+@mutant("max_cosine_similarity", "partial chunk")
+def drops_the_last_chunk(directions_A, directions_B, chunk=1024):
+    A, B = _unit(directions_A), _unit(directions_B)
+    n = len(A)
+    return torch.cat([(A[i * chunk:(i + 1) * chunk] @ B.T).max(-1).values for i in range(max(1, n // chunk))])
+
+
+@mutant("max_cosine_similarity", "don't exclude the diagonal")
+def best_other_match(directions_A, directions_B, chunk=1024):
+    cos = _unit(directions_A) @ _unit(directions_B).T
+    if cos.shape[0] == cos.shape[1]:  # "a latent is trivially its own best match"
+        cos = cos.fill_diagonal_(-float("inf"))
+    return cos.max(-1).values
+
+
+@mutant("get_summary_metrics", "pooled every instance's latents")
+def dead_pooled_over_instances(tokens, model, autoencoder, dense_threshold=0.1):
+    def pooled(frequency, **_):
+        return (frequency == 0).float().mean().expand(autoencoder.cfg.n_instances)
+    return _metrics(tokens, model, autoencoder, dead=pooled)

@@ -1,5 +1,7 @@
 """Realistic wrong implementations of section 2's exercises, each with words its hint must contain."""
 
+import re
+
 import einops
 import torch
 from torch import nn
@@ -204,6 +206,12 @@ class ReturnsOnlyLoss(AutoEncoder):
 # ---------------------------------------------------------------------------------- resampling, simple
 
 
+def _class_name(prefix: str, hint: str) -> str:
+    """A class name from the hint, with every non-word character replaced: the name turns up in crash
+    messages, and must not contain the hint itself (a crash would then pass for the named hint)."""
+    return f"{prefix}_" + re.sub(r"\W", "_", hint)[:24]
+
+
 def _simple(self, frac, scale, dead=None, normalise=True, scaled=True, reset_b_enc=True, one_direction=False,
             mask_dtype=None):
     dead = frac.sum(0) < 1e-8 if dead is None else dead
@@ -212,7 +220,8 @@ def _simple(self, frac, scale, dead=None, normalise=True, scaled=True, reset_b_e
             if not one_direction or not hasattr(self, "_direction"):
                 v = torch.randn(self.cfg.n_input_ae)
                 self._direction = v / v.norm() if normalise else v
-            self.W_dec[inst, latent] = self._direction
+            if not self.cfg.tied_weights:
+                self.W_dec[inst, latent] = self._direction
             self.W_enc[inst, :, latent] = self._direction * (scale if scaled else 1.0)
             if reset_b_enc:
                 self.b_enc[inst, latent] = 0.0
@@ -224,7 +233,7 @@ def _simple_mutant(hint, **kwargs):
         def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
             return _simple(self, frac_active_in_window, neuron_resample_scale, **kwargs)
 
-    return mutant("AutoEncoder.resample_neurons_simple", hint)(type(f"Simple_{hint[:20]}", (Mutant,), {}))
+    return mutant("AutoEncoder.resample_neurons_simple", hint)(type(_class_name("Simple", hint), (Mutant,), {}))
 
 
 _simple_mutant("not scaled", scaled=False)
@@ -279,9 +288,12 @@ def _advanced(self, h, frac, scale, centre=True, power=2, uniform=False, enc_nor
             x = h[picks, inst] - self.b_dec[inst] if centre else h[picks, inst]
             x = F.normalize(x, dim=-1)
             norms = self.W_enc[inst].norm(dim=0)
-            factor = {"live": norms[~dead[inst]].mean(), "all": norms.mean(), "none": 1.0}[enc_norm]
+            live = norms[~dead[inst]]
+            factor = {"live": live.mean() if len(live) else 1.0, "unguarded": live.mean(), "all": norms.mean(),
+                      "none": 1.0}[enc_norm]
             self.W_enc[inst][:, latents] = (x * scale * factor).T
-            self.W_dec[inst][latents] = x
+            if not self.cfg.tied_weights:
+                self.W_dec[inst][latents] = x
             if reset_b_enc:
                 self.b_enc[inst][latents] = 0.0
             resampled[inst, latents] = True
@@ -293,13 +305,14 @@ def _advanced_mutant(hint, **kwargs):
         def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
             return _advanced(self, h, frac_active_in_window, neuron_resample_scale, **kwargs)
 
-    return mutant("AutoEncoder.resample_neurons_advanced", hint)(type(f"Advanced_{hint[:20]}", (Mutant,), {}))
+    return mutant("AutoEncoder.resample_neurons_advanced", hint)(type(_class_name("Advanced", hint), (Mutant,), {}))
 
 
 _advanced_mutant("centre the chosen inputs", centre=False)
 # "Two dead latents should not get the same input": but with fewer nonzero-loss inputs than dead latents,
 # multinomial without replacement then draws inputs of probability 0 (silently, no error).
-_advanced_mutant("replacement=False", replacement=False)
+_advanced_mutant("replacement=True", replacement=False)
+_advanced_mutant("use 1.0 when none is alive", enc_norm="unguarded")  # the mean of no norms is NaN
 _advanced_mutant("not the loss itself", power=1)
 _advanced_mutant("proportional to their squared l2_loss", uniform=True)
 _advanced_mutant("mean norm of the live encoder columns", enc_norm="none")
@@ -363,3 +376,265 @@ class InPlaceDivideOnParameter(AutoEncoder):
             return AutoEncoder.normalize_and_return_W_dec(self)
         self.W_dec /= self.W_dec.norm(dim=-1, keepdim=True) + self.cfg.weight_normalize_eps
         return self.W_dec
+
+
+# ------------------------------------------------ a second round of learners' answers (issue 17), resampling
+
+def _random_directions(self, n: int, draw=torch.randn) -> torch.Tensor:
+    return F.normalize(draw(n, self.cfg.n_input_ae), dim=-1)
+
+
+@mutant("AutoEncoder.resample_neurons_simple", "no W_dec")
+class SimpleWritesDecoderWhenTied(AutoEncoder):
+    @torch.no_grad()
+    def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
+        dead = frac_active_in_window.sum(0) == 0
+        for inst, latent in dead.nonzero().tolist():
+            v = _random_directions(self, 1)[0]
+            self.W_enc[inst, :, latent] = v * neuron_resample_scale
+            self.W_dec[inst, latent, :] = v  # forgot the tied branch: there is no W_dec
+            self.b_enc[inst, latent] = 0.0
+        return dead
+
+
+@mutant("AutoEncoder.resample_neurons_simple", "torch.randn")
+class SimpleDrawsWithRand(AutoEncoder):
+    def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
+        return _simple_with(self, frac_active_in_window, neuron_resample_scale, draw=torch.rand)
+
+
+def _simple_with(self, frac, scale, draw=torch.randn, dead=None, on_decoder=False, decoder=True):
+    dead = frac.sum(0) == 0 if dead is None else dead
+    inst, latent = torch.nonzero(dead, as_tuple=True)
+    v = _random_directions(self, len(inst), draw)
+    with torch.no_grad():
+        self.W_enc[inst, :, latent] = v if on_decoder else v * scale
+        if decoder and not self.cfg.tied_weights:
+            self.W_dec[inst, latent, :] = v * scale if on_decoder else v
+        self.b_enc[inst, latent] = 0.0
+    return dead
+
+
+@mutant("AutoEncoder.resample_neurons_simple", "fired rarely")
+class SimpleCallsRareLatentsDead(AutoEncoder):
+    def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):  # "rarely firing = dead"
+        return _simple_with(self, frac_active_in_window, neuron_resample_scale,
+                            dead=frac_active_in_window.mean(0) < 1e-3)
+
+
+@mutant("AutoEncoder.resample_neurons_simple", "scale belongs on the encoder column")
+class SimpleScaleOnDecoder(AutoEncoder):
+    def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
+        return _simple_with(self, frac_active_in_window, neuron_resample_scale, on_decoder=True)
+
+
+@mutant("AutoEncoder.resample_neurons_simple", "decoder rows of resampled latents did not change")
+class SimpleForgetsDecoder(AutoEncoder):
+    def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
+        return _simple_with(self, frac_active_in_window, neuron_resample_scale, decoder=False)
+
+
+@mutant("AutoEncoder.resample_neurons_simple", "not a number written in")
+class SimpleScaleWrittenIn(AutoEncoder):
+    def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
+        return _simple_with(self, frac_active_in_window, 0.2)  # the default, whatever was passed
+
+
+@mutant("AutoEncoder.resample_neurons_simple", "no parameter changed")
+class SimpleWritesIntoACopy(AutoEncoder):
+    @torch.no_grad()
+    def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
+        dead = frac_active_in_window.sum(0) == 0
+        for inst in range(self.cfg.n_instances):
+            latents = dead[inst].nonzero().squeeze(-1)
+            v = _random_directions(self, len(latents))
+            self.W_enc[inst][:, latents][...] = (v * neuron_resample_scale).T  # advanced indexing: a copy
+            if not self.cfg.tied_weights:
+                self.W_dec[inst][latents][...] = v
+            self.b_enc[inst][latents][...] = 0.0
+        return dead
+
+
+@mutant("AutoEncoder.resample_neurons_advanced", "no W_dec")
+class AdvancedWritesDecoderWhenTied(AutoEncoder):
+    @torch.no_grad()
+    def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
+        W_dec = self.W_dec  # read for both branches: there is no W_dec when the weights are tied
+        return _advanced(self, h, frac_active_in_window, neuron_resample_scale) if W_dec is not None else None
+
+
+@mutant("AutoEncoder.resample_neurons_advanced", "not by the total loss")
+class AdvancedWeighsByTotalLoss(AutoEncoder):
+    @torch.no_grad()
+    def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
+        l1_loss, l2_loss, _, _, _ = self.forward(h)
+        total = self.cfg.l1_coeff * l1_loss + l2_loss  # "the loss the SAE is trained on"
+        original, self.forward = self.forward, lambda x: (l1_loss, total, None, None, None)
+        try:
+            return _advanced(self, h, frac_active_in_window, neuron_resample_scale)
+        finally:
+            self.forward = original
+
+
+@mutant("AutoEncoder.resample_neurons_advanced", "replacement=True")
+class AdvancedTakesTopLosses(AutoEncoder):
+    @torch.no_grad()
+    def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
+        l2_loss = self.forward(h)[1]
+        dead = frac_active_in_window.sum(0) == 0
+        resampled = torch.zeros_like(dead)
+        for inst in range(self.cfg.n_instances):
+            latents = dead[inst].nonzero().squeeze(-1)
+            if len(latents) == 0 or l2_loss[:, inst].sum() == 0:
+                continue
+            picks = l2_loss[:, inst].topk(len(latents)).indices  # "the worst-reconstructed inputs"
+            x = F.normalize(h[picks, inst] - self.b_dec[inst], dim=-1)
+            live = self.W_enc[inst].norm(dim=0)[~dead[inst]]
+            self.W_enc[inst][:, latents] = (x * neuron_resample_scale * (live.mean() if len(live) else 1.0)).T
+            if not self.cfg.tied_weights:
+                self.W_dec[inst][latents] = x
+            self.b_enc[inst][latents] = 0.0
+            resampled[inst, latents] = True
+        return resampled
+
+
+@mutant("AutoEncoder.resample_neurons_advanced", "return True only for the latents you actually changed")
+class AdvancedMarksSkippedInstances(AutoEncoder):
+    def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
+        _advanced(self, h, frac_active_in_window, neuron_resample_scale)
+        return frac_active_in_window.sum(0) == 0  # every dead latent, including those left alone
+
+
+# ----------------------------------------- a second round of learners' answers: normalize_and_return_W_dec
+
+def _normalize_untied(name: str, hint: str, rows):
+    """A mutant whose untied branch writes `rows(self)` into W_dec.data (the tied branch is right)."""
+    def normalize_and_return_W_dec(self):
+        if self.cfg.tied_weights:
+            return AutoEncoder.normalize_and_return_W_dec(self)
+        self.W_dec.data = rows(self)
+        return self.W_dec
+
+    return mutant("AutoEncoder.normalize_and_return_W_dec", hint)(
+        type(name, (AutoEncoder,), {"normalize_and_return_W_dec": normalize_and_return_W_dec}))
+
+
+_normalize_untied("DividedByL1Norm", "Euclidean (L2) norms",
+                  lambda self: self.W_dec.data / (self.W_dec.data.abs().sum(-1, keepdim=True)
+                                                  + self.cfg.weight_normalize_eps))
+
+
+@mutant("AutoEncoder.normalize_and_return_W_dec", "not W_enc's transpose")
+class AlwaysTheEncoder(AutoEncoder):
+    def normalize_and_return_W_dec(self):  # "the decoder is the encoder's transpose": true only when tied
+        W = self.W_enc.transpose(-1, -2)
+        return W / (W.norm(dim=-1, keepdim=True) + self.cfg.weight_normalize_eps)
+
+
+@mutant("AutoEncoder.normalize_and_return_W_dec", "replaced by a new object")
+class NewParameterEachCall(AutoEncoder):
+    def normalize_and_return_W_dec(self):
+        if self.cfg.tied_weights:
+            return AutoEncoder.normalize_and_return_W_dec(self)
+        W = self.W_dec.data
+        self.W_dec = nn.Parameter(W / (W.norm(dim=-1, keepdim=True) + self.cfg.weight_normalize_eps))
+        return self.W_dec
+
+
+# ------------------------------------------------------------- a second round of learners' answers: forward
+
+def _forward_variant(self, h, decoder=None, target=None, l1_coeff=None):
+    W_dec = self.normalize_and_return_W_dec() if decoder is None else decoder(self)
+    acts = F.relu(einops.einsum(h - self.b_dec, self.W_enc, "b i d, i d h -> b i h") + self.b_enc)
+    h_rec = einops.einsum(acts, W_dec, "b i h, i h d -> b i d") + self.b_dec
+    l1 = acts.abs().sum(-1)
+    l2 = (h_rec - (h if target is None else target(self, h))).pow(2).mean(-1)
+    coeff = self.cfg.l1_coeff if l1_coeff is None else l1_coeff
+    return l1, l2, (coeff * l1 + l2).mean(0).sum(), acts, h_rec
+
+
+def _no_grad_decoder(self):
+    with torch.no_grad():  # "normalising is bookkeeping, not part of the model"
+        return self.normalize_and_return_W_dec()
+
+
+@mutant("AutoEncoder.forward", "outside torch.no_grad()")
+class DecoderNormalisedWithoutGradient(AutoEncoder):
+    def forward(self, h):
+        return _forward_variant(self, h, decoder=_no_grad_decoder)
+
+
+@mutant("AutoEncoder.forward", "not with the centred h - b_dec")
+class L2AgainstCentredInput(AutoEncoder):
+    def forward(self, h):
+        return _forward_variant(self, h, target=lambda self, h: h - self.b_dec)
+
+
+@mutant("AutoEncoder.forward", "weighted by 0.5, not cfg.l1_coeff")
+class L1CoefficientWrittenIn(AutoEncoder):
+    def forward(self, h):
+        return _forward_variant(self, h, l1_coeff=0.5)
+
+
+@mutant("AutoEncoder.forward", "not W_enc's transpose")
+class AlwaysDecodesWithEncoder(AutoEncoder):
+    def forward(self, h):
+        return _forward_variant(self, h, decoder=lambda self: F.normalize(self.W_enc.transpose(-1, -2), dim=-1))
+
+
+@mutant("AutoEncoder.__init__", "one bias per instance")
+class BiasesWithoutInstanceAxis(AutoEncoder):
+    def __init__(self, cfg, device=None):
+        nn.Module.__init__(self)
+        self.cfg = cfg
+        inst, d_in, d_hidden = cfg.n_instances, cfg.n_input_ae, cfg.n_hidden_ae
+        self.W_enc = nn.Parameter(xavier_normal(inst, d_in, d_hidden))
+        if not cfg.tied_weights:
+            self.W_dec = nn.Parameter(xavier_normal(inst, d_hidden, d_in))
+        self.b_enc = nn.Parameter(torch.zeros(d_hidden))  # "a bias per latent" (but one SAE per instance)
+        self.b_dec = nn.Parameter(torch.zeros(d_in))
+        self.to(get_device(device))
+
+
+@alternative("AutoEncoder.normalize_and_return_W_dec")
+class NormalizeWithFunctional(AutoEncoder):
+    def normalize_and_return_W_dec(self):  # F.normalize clamps the norm at 1e-12 instead of adding 1e-8: same rows
+        if self.cfg.tied_weights:
+            return F.normalize(self.W_enc.transpose(-1, -2), dim=-1)
+        self.W_dec.data = F.normalize(self.W_dec.data, dim=-1)
+        return self.W_dec
+
+
+@mutant("AutoEncoder.resample_neurons_advanced", "not a number written in")
+class AdvancedScaleWrittenIn(AutoEncoder):
+    def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
+        return _advanced(self, h, frac_active_in_window, 0.2)  # the optimizer's default, whatever was passed
+
+
+@mutant("AutoEncoder.resample_neurons_advanced", "norms over the latent axis")
+class AdvancedNormsOverLatents(AutoEncoder):
+    @torch.no_grad()
+    def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
+        l2_loss = self.forward(h)[1]
+        dead = frac_active_in_window.sum(0) == 0
+        resampled = torch.zeros_like(dead)
+        for inst in range(self.cfg.n_instances):
+            latents = dead[inst].nonzero().squeeze(-1)
+            weights = l2_loss[:, inst] ** 2
+            if len(latents) == 0 or weights.sum() == 0:
+                continue
+            x = F.normalize(h[torch.multinomial(weights, len(latents), replacement=True), inst] - self.b_dec[inst],
+                            dim=-1)
+            norm = self.W_enc[inst].norm(dim=1).mean()  # norms of the rows [d_in], not of the columns
+            self.W_enc[inst][:, latents] = (x * neuron_resample_scale * norm).T
+            if not self.cfg.tied_weights:
+                self.W_dec[inst][latents] = x
+            self.b_enc[inst][latents] = 0.0
+            resampled[inst, latents] = True
+        return resampled
+
+
+@mutant("AutoEncoder.forward", "one of its two paths is cut")
+class TiedDecoderWithoutGradient(AutoEncoder):
+    def forward(self, h):
+        return _forward_variant(self, h, decoder=_no_grad_decoder)  # untied: harmless (W_dec is returned itself)

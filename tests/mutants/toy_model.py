@@ -269,3 +269,58 @@ class BatchWithBernoulli(ToyModel):
         shape = (batch_size, self.cfg.n_instances, self.cfg.n_features)
         mask = torch.bernoulli(self.feature_probability.expand(shape))
         return mask * torch.rand(shape)
+
+
+# ---------------------------------------------- a second round of learners' answers (issue 17), section 1
+
+@mutant("ToyModel.forward", "instance 0's b_final[0]")
+class BiasOfInstance0(ToyModel):
+    def forward(self, features):
+        h = einops.einsum(features, self.W, "... inst feat, inst hidden feat -> ... inst hidden")
+        return F.relu(einops.einsum(h, self.W, "... inst hidden, inst hidden feat -> ... inst feat") + self.b_final[0])
+
+
+@mutant("ToyModel.forward", "instances got mixed")
+class InstancesMixed(ToyModel):
+    def forward(self, features):  # a new letter for W's instance axis: einsum sums over it
+        h = einops.einsum(features, self.W, "... inst feat, j hidden feat -> ... inst hidden")
+        return F.relu(einops.einsum(h, self.W, "... inst hidden, j hidden feat -> ... inst feat") + self.b_final)
+
+
+@mutant("ToyModel.generate_batch", "fixed number of rows")
+class FixedCountPerBatch(ToyModel):
+    def generate_batch(self, batch_size):  # "exactly p of the rows": right on average, wrong for small batches
+        shape = (batch_size, self.cfg.n_instances, self.cfg.n_features)
+        out = torch.zeros(shape)
+        values = torch.rand(shape)
+        for i in range(self.cfg.n_instances):
+            for f in range(self.cfg.n_features):
+                rows = torch.randperm(batch_size)[: int(round(self.feature_probability[i, f].item() * batch_size))]
+                out[rows, i, f] = values[rows, i, f]
+        return out
+
+
+@mutant("ToyModel.generate_batch", "as dropout does")
+class ScaledLikeDropout(ToyModel):
+    def generate_batch(self, batch_size):
+        shape = (batch_size, self.cfg.n_instances, self.cfg.n_features)
+        present = torch.rand(shape) < self.feature_probability
+        return torch.rand(shape) * present / self.feature_probability
+
+
+@mutant("ToyModel.calculate_loss", "weighted by feature_probability")
+class WeightedByProbability(ToyModel):
+    def calculate_loss(self, out, batch):
+        return (self.feature_probability * (batch - out) ** 2).mean(dim=(0, 2)).sum()
+
+
+@mutant("ToyModel.calculate_loss", "summed over everything")
+class SummedOverEverything(ToyModel):
+    def calculate_loss(self, out, batch):
+        return (self.importance * (batch - out) ** 2).sum()
+
+
+@mutant("ToyModel.calculate_loss", "weighted mean")
+class ImportanceWeightedMean(ToyModel):
+    def calculate_loss(self, out, batch):
+        return ((self.importance * (batch - out) ** 2).sum(-1) / self.importance.sum(-1)).mean(0).sum()
