@@ -2,6 +2,7 @@
 
     python -m scripts.train_saes              # the committed SAEs (about an hour on 2 CPU cores)
     python -m scripts.train_saes --smoke      # a few steps into a temporary folder (CI)
+    python -m scripts.train_saes --architecture topk --k 30 --out .cache/topk   # TopK SAEs, beside the model
 
 Both SAEs are one section-2 `AutoEncoder` with n_instances=2, trained by its own `optimize` (with
 Anthropic's resampling) on `blocks.0.mlp.hook_post` over the training split. They see the same
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 
 from solutions.llm_sae import MLP_HOOK, ActivationBuffer, summary_metrics
-from solutions.sae import AutoEncoder, AutoEncoderConfig
+from solutions.sae import AutoEncoder, AutoEncoderConfig, TopKAutoEncoder
 from utils.device import get_device
 from utils.loading import (
     BUNDLED_DIR,
@@ -45,7 +46,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=2048, help="activations (tokens) per step")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--l1-coeff", type=float, default=5e-4)
-    parser.add_argument("--resample-window", type=int, default=500)
+    parser.add_argument("--architecture", choices=("l1", "topk"), default="l1",
+                        help="l1: section 2's AutoEncoder; topk: TopKAutoEncoder (--k latents per token)")
+    parser.add_argument("--k", type=int, default=30, help="latents kept per token (topk only)")
+    parser.add_argument("--resample-window", type=int, default=500, help="0: never resample")
     parser.add_argument("--resample-scale", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None)
@@ -60,6 +64,8 @@ def main(argv=None) -> dict:
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(args.out, copy)
         args.out, args.steps, args.batch_size, args.resample_window = copy, 6, 256, 3
+    elif not (args.out / MODEL_FILES[0]).exists():  # a new folder: the model and tokenizer come from the bundle
+        shutil.copytree(BUNDLED_DIR, args.out, dirs_exist_ok=True)
     device = get_device(args.device)
     set_seed(args.seed)
     model = load_model(device=device, directory=args.out)
@@ -70,17 +76,18 @@ def main(argv=None) -> dict:
 
     d_mlp = model.cfg.d_mlp
     cfg = AutoEncoderConfig(n_instances=2, n_input_ae=d_mlp, n_hidden_ae=DICT_MULT * d_mlp, l1_coeff=args.l1_coeff)
-    sae = AutoEncoder(cfg, device=device)
+    topk = args.architecture == "topk"
+    sae = TopKAutoEncoder(cfg, k=args.k, device=device) if topk else AutoEncoder(cfg, device=device)
     started = time.time()
     log = sae.optimize(
         buffer, batch_size=args.batch_size, steps=args.steps, lr=args.lr, log_freq=100,
-        neuron_resample_window=args.resample_window, neuron_resample_scale=args.resample_scale,
+        neuron_resample_window=args.resample_window or None, neuron_resample_scale=args.resample_scale,
         resample_method="advanced", log_weights=False,
     )
     seconds = time.time() - started
     record = {
         "architecture": {"n_instances": 2, "n_input_ae": d_mlp, "n_hidden_ae": DICT_MULT * d_mlp,
-                         "l1_coeff": args.l1_coeff},
+                         "l1_coeff": args.l1_coeff, **({"kind": "topk", "k": args.k} if topk else {})},
         "hook_name": MLP_HOOK,
         "training": {
             "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),

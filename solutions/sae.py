@@ -263,6 +263,45 @@ class AutoEncoder(nn.Module):
         return {k: (torch.tensor(v) if k == "steps" else torch.stack(v)) for k, v in log.items() if v}
 
 
+class TopKAutoEncoder(AutoEncoder):
+    """An SAE whose sparsity is set, not bought: each input keeps its k largest pre-activations (after a
+    ReLU) and every other latent is zero, so L0 <= k by construction (Gao et al. 2024, "Scaling and
+    evaluating sparse autoencoders"). There is no L1 penalty to shrink the activations that remain, so the
+    loss is the reconstruction error alone (l1_loss is still returned, for logging). The decoder starts as
+    the encoder's transpose, which Gao et al. found keeps fewer latents from dying early.
+    """
+
+    def __init__(self, cfg: AutoEncoderConfig, k: int, device: str | torch.device | None = None):
+        super().__init__(cfg, device)
+        if not 0 < k <= cfg.n_hidden_ae:
+            raise ValueError(f"k must be between 1 and n_hidden_ae = {cfg.n_hidden_ae}, not {k}")
+        self.k = k
+        if not cfg.tied_weights:
+            with torch.no_grad():
+                self.W_dec.copy_(self.W_enc.transpose(-1, -2))
+            self.normalize_and_return_W_dec()
+
+    def forward(self, h: Float[Tensor, "batch inst d_in"]) -> tuple[
+        Float[Tensor, "batch inst"],
+        Float[Tensor, "batch inst"],
+        Float[Tensor, ""],
+        Float[Tensor, "batch inst d_hidden"],
+        Float[Tensor, "batch inst d_in"],
+    ]:
+        pre = einops.einsum(h - self.b_dec, self.W_enc,
+                            "batch inst d_in, inst d_in d_hidden -> batch inst d_hidden") + self.b_enc
+        top = pre.topk(self.k, dim=-1)
+        acts = torch.zeros_like(pre).scatter(-1, top.indices, F.relu(top.values))
+        W_dec = self.normalize_and_return_W_dec()
+        h_reconstructed = (
+            einops.einsum(acts, W_dec, "batch inst d_hidden, inst d_hidden d_in -> batch inst d_in") + self.b_dec
+        )
+        l1_loss = acts.abs().sum(-1)
+        l2_loss = (h_reconstructed - h).pow(2).mean(-1)
+        loss = l2_loss.mean(0).sum()
+        return l1_loss, l2_loss, loss, acts, h_reconstructed
+
+
 def toy_model_hidden(model: ToyModel, cfg: AutoEncoderConfig) -> Callable[[int], Float[Tensor, "batch inst hidden"]]:
     """A sampler of the toy model's hidden activations h = W x, for fresh random feature vectors x."""
     if model.cfg.n_hidden != cfg.n_input_ae or model.cfg.n_instances != cfg.n_instances:

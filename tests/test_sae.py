@@ -107,3 +107,44 @@ def test_headline_result_in_the_executed_notebook():
     found = {m[0].strip(): int(m[1]) for m in re.findall(r"^(\w[\w ]*?)\s*: (\d)/8 instances recover", text, re.M)}
     assert found["advanced resampling"] >= 7
     assert found["no resampling"] <= found["advanced resampling"] - 4
+
+
+# ------------------------------------------------------------------------------ TopK SAEs (given code for now)
+
+def test_topk_keeps_at_most_k_latents_and_trains_through_them():
+    from solutions.sae import TopKAutoEncoder
+
+    torch.manual_seed(0)
+    sae = TopKAutoEncoder(AutoEncoderConfig(n_instances=2, n_input_ae=6, n_hidden_ae=20), k=4)
+    assert torch.allclose(sae.W_dec, sae.W_enc.transpose(-1, -2) / sae.W_enc.norm(dim=1)[..., None], atol=1e-6), \
+        "the decoder starts as the encoder's transpose (unit rows)"
+    h = torch.randn(32, 2, 6)
+    l1, l2, loss, acts, h_rec = sae(h)
+    assert ((acts > 0).sum(-1) <= 4).all() and (acts >= 0).all()
+    pre = torch.einsum("bid,idh->bih", h - sae.b_dec, sae.W_enc) + sae.b_enc
+    kept = pre.topk(4, dim=-1)
+    torch.testing.assert_close(acts.gather(-1, kept.indices), kept.values.relu())
+    torch.testing.assert_close(loss, l2.mean(0).sum())  # no L1 term: the sparsity is set by k
+    loss.backward()
+    assert sae.W_enc.grad.abs().sum() > 0 and sae.W_dec.grad.abs().sum() > 0 and sae.b_enc.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="k must be between 1 and n_hidden_ae = 20"):
+        TopKAutoEncoder(AutoEncoderConfig(n_instances=1, n_input_ae=6, n_hidden_ae=20), k=0)
+
+
+def test_topk_saes_save_and_load_as_topk(tmp_path):
+    import shutil
+
+    from solutions.sae import TopKAutoEncoder
+    from utils.loading import BUNDLED_DIR, load_autoencoder, save_autoencoder, write_checksums
+
+    shutil.copytree(BUNDLED_DIR, tmp_path / "b")
+    torch.manual_seed(0)
+    sae = TopKAutoEncoder(AutoEncoderConfig(n_instances=2, n_input_ae=512, n_hidden_ae=64), k=5)
+    save_autoencoder(sae, tmp_path / "b", {"architecture": {"n_instances": 2, "n_input_ae": 512, "n_hidden_ae": 64,
+                                                            "l1_coeff": 0.0, "kind": "topk", "k": 5}})
+    write_checksums(tmp_path / "b")
+    loaded = load_autoencoder(device="cpu", directory=tmp_path / "b")
+    assert isinstance(loaded, TopKAutoEncoder) and loaded.k == 5
+    sae.load_state_dict({k: v.half().float() for k, v in sae.state_dict().items()})  # saved as float16
+    h = torch.randn(8, 2, 512)
+    torch.testing.assert_close(loaded(h)[3], sae(h)[3])

@@ -216,7 +216,7 @@ def load_autoencoder(name: str = "bundled", device: str | torch.device | None = 
     """
     from safetensors.torch import load_file
 
-    from solutions.sae import AutoEncoder, AutoEncoderConfig
+    from solutions.sae import AutoEncoder, AutoEncoderConfig, TopKAutoEncoder
 
     device = get_device(device)
     if name in ONLINE_MODELS:
@@ -226,7 +226,10 @@ def load_autoencoder(name: str = "bundled", device: str | torch.device | None = 
         raise ValueError(f"unknown SAE {name!r}: use 'bundled' (offline, the default) or one of {ONLINE_MODELS}")
     verify_checksums(directory, SAE_FILES)
     config = json.loads((directory / "saes_config.json").read_text())
-    sae = AutoEncoder(AutoEncoderConfig(**config["architecture"]), device="cpu")
+    architecture = dict(config["architecture"])
+    kind, k = architecture.pop("kind", "l1"), architecture.pop("k", None)
+    cfg = AutoEncoderConfig(**architecture)
+    sae = TopKAutoEncoder(cfg, k=k, device="cpu") if kind == "topk" else AutoEncoder(cfg, device="cpu")
     sae.load_state_dict({k: v.float() for k, v in load_file(directory / "saes.safetensors").items()})
     return sae.to(device).eval()
 
@@ -248,7 +251,7 @@ def load_published_autoencoder(fetch, runs: tuple[str, ...] = ("run1", "run2"), 
     [d_hidden], b_dec [d_mlp], and a config with d_mlp, dict_mult and l1_coeff. `fetch(run)` returns
     (state dict, config); it downloads in `load_autoencoder("gelu-1l")`, and reads a file in tests.
     """
-    from solutions.sae import AutoEncoder, AutoEncoderConfig
+    from solutions.sae import AutoEncoder, AutoEncoderConfig, TopKAutoEncoder
 
     loaded = [fetch(run) for run in runs]
     configs = [config for _, config in loaded]

@@ -106,7 +106,14 @@ def check_highest_activating_tokens(highest_activating_tokens) -> None:
                                   for p in (sae.W_enc, sae.W_dec, sae.b_enc, sae.b_dec))
     h = model.run_with_cache(tokens)[1][HOOK]  # [batch, seq, d_mlp]
 
-    for latent in (frequent, rare):
+    # A latent whose strongest token is at position 0 of the last sequence: in the last, partial batch.
+    peaks = acts.flatten(0, 1).argmax(0)
+    edge = next((i for i in range(acts.shape[-1]) if peaks[i] == (N_ROWS - 1) * SEQ and (acts[..., i] > 0).sum() > k),
+                None)
+    if edge is None:
+        raise RuntimeError("no tiny latent peaks at the last sequence's first position: change the seed")
+
+    for latent in (frequent, rare, edge):
         seen, handle = _largest_batch_seen(model)
         try:
             result = call_learner(ex, highest_activating_tokens, tokens, model, sae, latent, instance_idx=INSTANCE,
@@ -146,6 +153,10 @@ def check_highest_activating_tokens(highest_activating_tokens) -> None:
                 top(_latent_acts(model, tiny_sae(), tokens, 0)[..., latent]),
             "those are the last batch's top values only: keep the best k over all batches.":
                 top(column[-(N_ROWS % BATCH_SIZE or BATCH_SIZE):]),
+            "the last, partial batch was left out: loop over range(0, len(tokens), batch_size), whose last"
+            " slice may be shorter.": top(column[: N_ROWS // BATCH_SIZE * BATCH_SIZE]),
+            "every position counts, the first included: the SAE's activation there is as real as anywhere.":
+                top(column[:, 1:]),
         }, generic_hint="relu((h - b_dec) @ W_enc[instance_idx, :, feature_idx] + b_enc[instance_idx, feature_idx]),"
                         " then topk over every (batch, seq).")
         if latent != frequent:

@@ -119,6 +119,9 @@ def _activation_shape_hints(ex: str, got, n_instances: int, width: int, hook: st
     if got.shape[0] == BATCH * (SEQ - 1):
         raise CheckFailed(ex, f"the activations have {got.shape[0]} rows: one position per sequence is missing.",
                           "keep every position, the first (BOS) included: batch * seq rows.")
+    if got.shape[0] == BATCH * SEQ and got.shape[1] != n_instances and got.shape[2] == width:
+        raise CheckFailed(ex, f"asked for {n_instances} instances, the activations have {got.shape[1]}.",
+                          "repeat them n_instances times, the argument, not a number written in.")
     if got.shape[0] == BATCH * SEQ and got.shape[1] == n_instances and got.shape[2] != width:
         other = {D_MLP: "the MLP's (d_mlp)", 8: "the residual stream's (d_model)"}.get(got.shape[2], "another hook's")
         raise CheckFailed(ex, f"the activations are {got.shape[2]} wide, like {other}, but {hook} has {width}.",
@@ -191,9 +194,47 @@ def check_get_feature_probability(get_feature_probability) -> None:
         "each instance needs its own SAE's latents: you used instance 0's for every one.":
             (acts[:, :1] > 0).float().mean(0).expand(N_INST, -1),
     }, generic_hint="run the SAE on get_mlp_activations(...), then (acts > 0).float().mean(0).")
+    three = tiny_sae(n_instances=3)  # the number of instances comes from the SAE, not from a number written in
+    with reference_helpers(get_feature_probability, "get_mlp_activations"):
+        got = call_learner(ex, get_feature_probability, tokens, model, three,
+                           crash_hint="use autoencoder.cfg.n_instances, not a number written in.")
+    if isinstance(got, torch.Tensor) and got.ndim == 2 and got.shape[0] != 3:
+        raise CheckFailed(ex, f"for an SAE with 3 instances, the frequencies have {got.shape[0]} rows.",
+                          "use autoencoder.cfg.n_instances, not a number written in.")
+    expect_tensor(ex, got, "the firing frequencies of a 3-instance SAE", (3, N_HIDDEN), "n_instances, n_hidden_ae")
+    compare(ex, got, ref.get_feature_probability(tokens, model, three), "the firing frequencies of a 3-instance SAE")
 
 
 # ------------------------------------------------------------------------------ comparing SAEs
+
+
+class _RowBlocks(torch.Tensor):
+    """A's directions, reporting any result derived from them that holds more than `chunk` of A's rows against
+    every row of B (either way round): the [n_A, n_B] similarity matrix that chunking exists to avoid (4096 x
+    4096 per pair of bundled SAEs; with broadcasting, [n_A, n_B, d] is 34 GB)."""
+
+    rows, n_B = None, None
+
+    @classmethod
+    @contextlib.contextmanager
+    def limit(cls, rows: int, n_B: int):
+        cls.rows, cls.n_B = rows, n_B
+        try:
+            yield
+        finally:
+            cls.rows = cls.n_B = None
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        result = super().__torch_function__(func, types, args, kwargs or {})
+        if cls.rows and isinstance(result, torch.Tensor) and result.ndim >= 2 and (
+                (result.shape[0] > cls.rows and result.shape[1] == cls.n_B)
+                or (result.shape[0] == cls.n_B and result.shape[1] > cls.rows)):
+            raise CheckFailed("max_cosine_similarity", f"with chunk={cls.rows}, a result held {result.shape[0]} of A's"
+                              f" rows against all of B's {cls.n_B} at once (shape {list(result.shape)}).",
+                              "compare one chunk of A's rows at a time, A[i : i + chunk] against all of B, and keep"
+                              " only each chunk's maxima: for the bundled SAEs the full matrix would not fit.")
+        return result
 
 
 @exercise_check("max_cosine_similarity")
@@ -210,6 +251,10 @@ def check_max_cosine_similarity(max_cosine_similarity) -> None:
     if isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], torch.Tensor):
         raise CheckFailed(ex, "returned a (values, indices) pair.",
                           "tensor.max(dim=...) returns both: keep .values.")
+    chunk_hint = ("loop over range(0, len(A), chunk), so the last, partial chunk is included, and use the chunk"
+                  " argument.")
+    if isinstance(got, torch.Tensor) and got.ndim == 1 and len(got) < len(A):
+        raise CheckFailed(ex, f"only {len(got)} of A's {len(A)} rows got a value.", chunk_hint)
     expect_tensor(ex, got, "the maximum cosine similarities", (7,), "n_hidden (one per row of A)")
     An, Bn = A / A.norm(dim=-1, keepdim=True), B / B.norm(dim=-1, keepdim=True)
     cos = An @ Bn.T  # [7, 9]
@@ -225,10 +270,10 @@ def check_max_cosine_similarity(max_cosine_similarity) -> None:
     }, generic_hint="normalise the rows of A and B, take A @ B.T, then the max over B's axis.")
 
     # In chunks of A's rows, the last one partial: every row of A must get its value.
-    chunk_hint = ("loop over range(0, len(A), chunk), so the last, partial chunk is included, and use the chunk"
-                  " argument.")
-    got = call_learner(ex, max_cosine_similarity, A, B, chunk=3,
-                       crash_hint="keep the stub's signature, chunk included, and use it: " + chunk_hint)
+    with _RowBlocks.limit(3, len(B)):
+        got = call_learner(ex, max_cosine_similarity, A.as_subclass(_RowBlocks), B.clone(), chunk=3,
+                           crash_hint="keep the stub's signature, chunk included, and use it: " + chunk_hint)
+    got = got.as_subclass(torch.Tensor) if isinstance(got, torch.Tensor) else got
     if isinstance(got, torch.Tensor) and got.ndim == 1 and len(got) < len(A):
         raise CheckFailed(ex, f"with chunk=3, only {len(got)} of A's {len(A)} rows got a value.", chunk_hint)
     expect_tensor(ex, got, "the maximum cosine similarities with chunk=3", (7,), "n_hidden (one per row of A)")
@@ -362,7 +407,12 @@ def check_loss_recovered(loss_recovered) -> None:
     # and better than the MLP itself (it happens on a few tokens; the fraction must say so, not hide it).
     clean, zero = torch.tensor(2.0), torch.tensor(5.0)
     reconstructed = torch.tensor([2.3, 3.5, 5.6, 1.85])
+    inputs = (clean, reconstructed, zero)
+    copies = tuple(x.clone() for x in inputs)
     got = call_learner(ex, loss_recovered, clean, reconstructed, zero)
+    if not all(torch.equal(x, c) for x, c in zip(inputs, copies, strict=True)):
+        raise CheckFailed(ex, "your function changed the losses it was given.",
+                          "compute a new tensor: zero - clean, not zero.sub_(clean) or -=.")
     if isinstance(got, torch.Tensor) and got.ndim == 0 and reconstructed.numel() > 1:
         raise CheckFailed(ex, "returned one number for four SAEs.",
                           "keep one fraction per SAE: the formula broadcasts, don't average or .sum() it.")
@@ -387,12 +437,19 @@ def check_loss_recovered(loss_recovered) -> None:
         "don't clamp at 1: a fraction above 1 means the reconstruction beat the MLP itself, which you should see.":
             expected.clamp_max(1),
     }, generic_hint="(loss_zero_ablation - loss_reconstructed) / (loss_zero_ablation - loss_clean).")
-    # Any broadcastable shapes, e.g. per-token losses [batch, seq] (section 4 computes those).
+    # Any broadcastable shapes, e.g. per-token losses [batch, seq]. On single tokens, removing the MLP can
+    # *lower* the loss (zero < clean): the denominator is then negative, and must stay so.
     per_token = torch.rand(3, 5) + 1, torch.rand(3, 5) + 2.5, torch.rand(3, 5) + 4
+    per_token[2][0, :2] = torch.tensor([0.5, 0.8])  # zero-ablation below the clean loss on two tokens
     got = call_learner(ex, loss_recovered, *per_token)
     expect_tensor(ex, got, "the fraction recovered for [3, 5] losses", (3, 5), "3, 5")
-    compare(ex, got, ref.loss_recovered(*per_token), "the fraction recovered for [3, 5] losses",
-            generic_hint="work elementwise, so any shape of losses gives the same shape of fractions.")
+    c, r, z = per_token
+    compare(ex, got, ref.loss_recovered(*per_token), "the fraction recovered for [3, 5] losses", mistakes={
+        "keep the denominator's sign: where zero-ablation lowers the loss (zero < clean), zero - clean is negative"
+        " and the fraction must say so; no .abs() or clamp on it.": (z - r) / (z - c).abs(),
+        "don't clamp the denominator: where zero-ablation lowers the loss (zero < clean), zero - clean is"
+        " negative, and clamping it makes the fraction huge.": (z - r) / (z - c).clamp(min=1e-8),
+    }, generic_hint="work elementwise, so any shape of losses gives the same shape of fractions.")
 
 
 @exercise_check("get_summary_metrics")
@@ -430,6 +487,8 @@ def check_get_summary_metrics(get_summary_metrics) -> None:
         "that is the fraction of latents that fire, not of those that never do.": (frequency > 0).float().mean(-1),
         "one fraction per instance: you pooled every instance's latents together.":
             (frequency == 0).float().mean().expand(N_INST),
+        "that is a count of dead latents: divide by the number of latents (take the mean over them).":
+            (frequency == 0).float().sum(-1),
     }, generic_hint="a latent is dead if (acts > 0) is never true for it over all the tokens.")
     compare(ex, got["dense_fraction"], expected["dense_fraction"], "dense_fraction", mistakes={
         "dense latents fire on more than dense_threshold of the tokens: compare the frequency,"
@@ -437,6 +496,8 @@ def check_get_summary_metrics(get_summary_metrics) -> None:
             (acts.mean(0) > 0.1).float().mean(-1),
         "one fraction per instance: you pooled every instance's latents together.":
             (frequency > 0.1).float().mean().expand(N_INST),
+        "that is a count of dense latents: divide by the number of latents (take the mean over them).":
+            (frequency > 0.1).float().sum(-1),
     }, generic_hint="the fraction of latents whose firing frequency exceeds dense_threshold.")
 
     # A threshold other than the default must be used, not 0.1 written in again.

@@ -54,7 +54,15 @@ def bare(Learner, reference: ref.AutoEncoder, use_reference_for: tuple[str, ...]
     return obj
 
 
+#: (id(learner object), parameter name) -> the parameter object before the learner's code ran.
+_ORIGINALS: dict[tuple[int, str], nn.Parameter] = {}
+
+
 def _params(obj) -> dict[str, torch.Tensor]:
+    """A copy of the parameters' values; the parameter objects themselves are remembered, so that replacing
+    one (self.W_enc = nn.Parameter(...)) instead of writing into it shows."""
+    for name, p in obj.named_parameters():
+        _ORIGINALS[(id(obj), name)] = p
     return {name: p.detach().clone() for name, p in obj.named_parameters()}
 
 
@@ -91,6 +99,12 @@ def check_init(AutoEncoder) -> None:
                 raise CheckFailed(ex, f"{name} does not start at zero.", "initialise both biases with torch.zeros.")
         if getattr(sae, "cfg", None) is not cfg:
             raise CheckFailed(ex, "self.cfg is not the config passed in.", "store it: self.cfg = cfg.")
+
+    # The device argument is used (a machine without a GPU can still tell: the "meta" device).
+    sae = call_learner(ex, AutoEncoder, CFG, device="meta")
+    if isinstance(sae, nn.Module) and any(p.device.type != "meta" for p in sae.parameters()):
+        raise CheckFailed(ex, "AutoEncoder(cfg, device='meta') put its parameters on the CPU.",
+                          "finish __init__ with self.to(get_device(device)), so the SAE lands on the device asked for.")
 
     # The initial weights' scale, on a config big enough to measure it.
     big = ref.AutoEncoderConfig(n_instances=4, n_input_ae=32, n_hidden_ae=64)
@@ -172,13 +186,19 @@ def check_normalize_and_return_W_dec(AutoEncoder) -> None:
     compare(ex, out, W_T / (W_T.norm(dim=-1, keepdim=True) + TIED.weight_normalize_eps), "the tied decoder", mistakes={
         "with tied weights, normalise each row of W_enc's transpose (over d_in), not over the latents.":
             W_T / (W_T.norm(dim=1, keepdim=True) + TIED.weight_normalize_eps),
-        "with tied weights the rows are not normalised.": W_T,
+        "with tied weights, the rows you returned are not normalised: divide W_enc's transpose by its rows' norms.":
+            W_T,
     })
     if not torch.equal(learner.W_enc.detach(), W_enc):
         raise CheckFailed(ex, "with tied weights, W_enc was changed.",
                           "leave W_enc alone: return a normalised copy of its transpose.")
     if not out.requires_grad:
         raise CheckFailed(ex, "the tied decoder has no gradient.", "compute it from self.W_enc, not self.W_enc.data.")
+    # The tied decoder is trained through: W_enc's gradient must flow through the norm too.
+    compare_gradients(ex, out, reference.normalize_and_return_W_dec(), "the tied decoder",
+                      dict(learner.named_parameters()), dict(reference.named_parameters()), hints=(
+                          "divide by the norm as it is, not by norm.detach(): the norm depends on W_enc, and the"
+                          " gradient through it keeps the decoder's rows from just growing."))
 
 
 # -------------------------------------------------------------------------------------------- forward
@@ -267,9 +287,12 @@ def _check_forward_on(AutoEncoder, cfg: ref.AutoEncoderConfig) -> None:
     # The values are right; training follows the gradients. Each loss term is checked on its own, so that a
     # term computed from a detached tensor shows even when the total's gradient is dominated by the other.
     mine, theirs = dict(learner.named_parameters()), dict(reference.named_parameters())
-    compare_gradients(ex, l1, ref_l1, "l1_loss" + tied, mine, theirs, hints=(
-        "compute l1_loss from acts as they are, not acts.detach(): the L1 penalty's gradient is what pushes"
-        " latents towards zero; without it latents fire on most inputs."))
+    centring_hint = ("centre the input with self.b_dec itself, h - self.b_dec, not a detached copy: b_dec learns"
+                     " from the encoder's side too.")
+    compare_gradients(ex, l1, ref_l1, "l1_loss" + tied, mine, theirs, hints={
+        None: "compute l1_loss from acts as they are, not acts.detach(): the L1 penalty's gradient is what pushes"
+              " latents towards zero; without it latents fire on most inputs.",
+        "b_dec": centring_hint})
     l2_hint = ("compute l2_loss from h_reconstructed (and acts) as they are, not detached: the reconstruction"
                " error's gradient is what teaches the SAE to reconstruct; without it the L1 penalty kills every latent.")
     decoder_hint = ("the decoder's weights get no reconstruction gradient: call self.normalize_and_return_W_dec()"
@@ -279,8 +302,11 @@ def _check_forward_on(AutoEncoder, cfg: ref.AutoEncoderConfig) -> None:
         l2_hints["W_dec"] = decoder_hint
     elif l2.requires_grad:
         # Tied: W_enc is the decoder too. If acts' path is right but the decoder's is cut, say so.
-        l2_hints["W_enc"] = ("with tied weights W_enc is the decoder too, and one of its two paths is cut. Either "
-                             + decoder_hint + " Or: " + l2_hint)
+        l2_hints["W_enc"] = ("with tied weights W_enc is the decoder too, and the gradient through one of its two"
+                             " uses is wrong. Decode with self.normalize_and_return_W_dec(), outside torch.no_grad(),"
+                             " with nothing detached on the way (not .data, not the norm): or, if you did, "
+                             + l2_hint)
+    l2_hints["b_dec"] = centring_hint + " (Or h_reconstructed was detached.)"
     compare_gradients(ex, l2, ref_l2, "l2_loss" + tied, mine, theirs, hints=l2_hints)
     compare_gradients(ex, loss, ref_loss, "loss" + tied, mine, theirs, hints=(
         "build the loss from l1_loss and l2_loss themselves, not from detached copies or .item()."))
@@ -320,6 +346,13 @@ def _new_directions(learner, dead: torch.Tensor, cfg) -> tuple[torch.Tensor, tor
 def _check_resampled_params(ex, learner, before, dead, cfg, zero_rows_hint: str | None = None) -> None:
     """Live latents untouched; dead ones: unit decoder rows, zero b_enc. `zero_rows_hint` names the likely
     cause when a new decoder row is zero (the input it came from had no reconstruction error)."""
+    replaced = [name for name, param in before.items() if learner._parameters.get(name) is not _ORIGINALS.get(
+        (id(learner), name), learner._parameters.get(name))]
+    if replaced:
+        raise CheckFailed(ex, f"{', '.join(replaced)} " + ("was replaced by a new object." if len(replaced) == 1
+                                                           else "were replaced by new objects."), "the optimizer holds the original parameters, so new nn.Parameters would"
+                          " never train (and Adam's reset finds nothing): write into .data, e.g."
+                          " self.W_enc.data[inst, :, latent] = ... .")
     W_enc, b_enc = learner.W_enc.detach(), learner.b_enc.detach()
     live = ~dead
     if dead.any() and all(torch.equal(v, before[k]) for k, v in _params(learner).items()):
@@ -528,8 +561,9 @@ def _check_resample_advanced_on(AutoEncoder, cfg) -> None:
     if close(rows, live_direction.expand_as(rows), atol=1e-4) or (
             not cfg.tied_weights and close(rows, F.normalize(h[0, 0], dim=0).expand_as(rows), atol=1e-4)):
         raise CheckFailed(ex, f"the dead latents were pointed at inputs the SAE reconstructs exactly{tied}.",
-                          "weigh inputs by their squared reconstruction loss, l2_loss ** 2, alone: not by the total"
-                          " loss with the L1 term, which is large on inputs the SAE already handles.")
+                          "weigh inputs by their squared reconstruction loss, l2_loss ** 2, alone: not uniformly"
+                          " (torch.randint) and not by the total loss with the L1 term, which both pick inputs the SAE"
+                          " already handles.")
     if cfg.tied_weights and torch.isnan(rows).any():
         raise CheckFailed(ex, "some resampled encoder columns are NaN or zero (tied_weights=True).",
                           "inputs with zero loss must never be picked: use torch.multinomial(..., replacement=True).")

@@ -184,7 +184,11 @@ def check_calculate_loss(ToyModel) -> None:
     reference, learner = make_pair(ex, ToyModel, feature_probability=probability, importance=importance)
     batch = torch.rand(32, CFG.n_instances, CFG.n_features)
     out = torch.rand(32, CFG.n_instances, CFG.n_features, requires_grad=True)
+    out_before, batch_before = out.detach().clone(), batch.clone()
     loss = call_learner(ex, learner.calculate_loss, out, batch)
+    if not (torch.equal(batch, batch_before) and torch.equal(out.detach(), out_before)):
+        raise CheckFailed(ex, "calculate_loss changed its inputs in place.",
+                          "compute new tensors, batch - out, not batch.sub_(out) or -=.")
     if isinstance(loss, torch.Tensor) and loss.shape == (CFG.n_instances,):
         raise CheckFailed(ex, f"returned one loss per instance (shape {list(loss.shape)}); expected a scalar.",
                           "sum the per-instance losses into one number.")

@@ -382,3 +382,20 @@ def one_column_by_einsum(tokens, model, autoencoder, feature_idx, instance_idx=0
     scores = torch.cat(scores)
     values, flat = scores.flatten().topk(k)
     return torch.stack([flat // scores.shape[1], flat % scores.shape[1]], dim=-1), values
+
+
+# ---------------------------------------------------------- a third round of learners' answers (issue 17)
+
+@mutant("highest_activating_tokens", "last, partial batch was left out")
+def whole_batches_only(tokens, model, autoencoder, feature_idx, instance_idx=0, k=10, batch_size=64):
+    whole = tokens[: len(tokens) // batch_size * batch_size]  # "range(len // batch_size) batches"
+    return _top("x", _score)(whole, model, autoencoder, feature_idx, instance_idx, k, batch_size)
+
+
+@mutant("highest_activating_tokens", "the first included")
+def first_position_skipped(tokens, model, autoencoder, feature_idx, instance_idx=0, k=10, batch_size=64):
+    def score(h, ae, f, i):  # "position 0 is BOS, not a real token"
+        s = _score(h, ae, f, i).clone()
+        s[:, 0] = -float("inf")
+        return s
+    return _top("x", score)(tokens, model, autoencoder, feature_idx, instance_idx, k, batch_size)

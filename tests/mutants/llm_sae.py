@@ -504,10 +504,15 @@ def drops_the_last_chunk(directions_A, directions_B, chunk=1024):
 
 @mutant("max_cosine_similarity", "don't exclude the diagonal")
 def best_other_match(directions_A, directions_B, chunk=1024):
-    cos = _unit(directions_A) @ _unit(directions_B).T
-    if cos.shape[0] == cos.shape[1]:  # "a latent is trivially its own best match"
-        cos = cos.fill_diagonal_(-float("inf"))
-    return cos.max(-1).values
+    A, B = _unit(directions_A), _unit(directions_B)
+    best = []
+    for start in range(0, len(A), chunk):
+        cos = A[start : start + chunk] @ B.T
+        if len(A) == len(B):  # "a latent is trivially its own best match": skip it
+            rows = torch.arange(len(cos))
+            cos[rows, rows + start] = -float("inf")
+        best.append(cos.max(-1).values)
+    return torch.cat(best)
 
 
 @mutant("get_summary_metrics", "pooled every instance's latents")
@@ -515,3 +520,47 @@ def dead_pooled_over_instances(tokens, model, autoencoder, dense_threshold=0.1):
     def pooled(frequency, **_):
         return (frequency == 0).float().mean().expand(autoencoder.cfg.n_instances)
     return _metrics(tokens, model, autoencoder, dead=pooled)
+
+
+# ---------------------------------------------- a third round of learners' answers (issue 17), section 3
+
+@mutant("max_cosine_similarity", "held 7 of A's rows against all of B's 9")
+def broadcast_without_chunks(directions_A, directions_B, chunk=1024):
+    return F.cosine_similarity(directions_A[:, None, :], directions_B[None, :, :], dim=-1).max(-1).values
+
+
+@mutant("max_cosine_similarity", "held 7 of A's rows against all of B's 9")
+def chunk_ignored(directions_A, directions_B, chunk=1024):
+    return (_unit(directions_A) @ _unit(directions_B).T).max(-1).values
+
+
+@mutant("loss_recovered", "keep the denominator's sign")
+def absolute_denominator(loss_clean, loss_reconstructed, loss_zero_ablation):
+    return (loss_zero_ablation - loss_reconstructed) / (loss_zero_ablation - loss_clean).abs()
+
+
+@mutant("loss_recovered", "don't clamp the denominator")
+def clamped_denominator(loss_clean, loss_reconstructed, loss_zero_ablation):
+    return (loss_zero_ablation - loss_reconstructed) / (loss_zero_ablation - loss_clean).clamp(min=1e-8)
+
+
+@mutant("loss_recovered", "changed the losses it was given")
+def subtracts_in_place(loss_clean, loss_reconstructed, loss_zero_ablation):
+    gap = loss_zero_ablation.sub_(loss_clean)
+    return (gap + loss_clean - loss_reconstructed) / gap
+
+
+@mutant("get_feature_probability", "autoencoder.cfg.n_instances")
+def two_instances_written_in(tokens, model, autoencoder):
+    h = get_mlp_activations(tokens, model, 2)
+    return (autoencoder(h)[3] > 0).float().mean(0)
+
+
+@mutant("get_summary_metrics", "count of dead latents")
+def dead_as_count(tokens, model, autoencoder, dense_threshold=0.1):
+    return _metrics(tokens, model, autoencoder, dead=lambda frequency, **_: (frequency == 0).float().sum(-1))
+
+
+@mutant("get_mlp_activations", "n_instances times, the argument")
+def two_instances_always(tokens, model, n_instances, hook_name=MLP_HOOK):
+    return einops.repeat(_acts(tokens, model, hook_name), "b s d -> (b s) i d", i=2)

@@ -314,7 +314,6 @@ _advanced_mutant("centre the chosen inputs", centre=False)
 _advanced_mutant("replacement=True", replacement=False)
 _advanced_mutant("use 1.0 when none is alive", enc_norm="unguarded")  # the mean of no norms is NaN
 _advanced_mutant("not the loss itself", power=1)
-_advanced_mutant("proportional to their squared l2_loss", uniform=True)
 _advanced_mutant("mean norm of the live encoder columns", enc_norm="none")
 _advanced_mutant("live latents' encoder columns only", enc_norm="all")
 _advanced_mutant("b_enc of resampled latents is not 0", reset_b_enc=False)
@@ -634,7 +633,94 @@ class AdvancedNormsOverLatents(AutoEncoder):
         return resampled
 
 
-@mutant("AutoEncoder.forward", "one of its two paths is cut")
+@mutant("AutoEncoder.forward", "one of its two uses is wrong")
 class TiedDecoderWithoutGradient(AutoEncoder):
     def forward(self, h):
         return _forward_variant(self, h, decoder=_no_grad_decoder)  # untied: harmless (W_dec is returned itself)
+
+
+# ----------------------------------------------------------- a third round of learners' answers (issue 17)
+
+@mutant("AutoEncoder.resample_neurons_simple", "replaced by a new object")
+class SimpleReplacesParameters(AutoEncoder):
+    @torch.no_grad()
+    def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
+        dead = frac_active_in_window.sum(0) == 0
+        inst, latent = torch.nonzero(dead, as_tuple=True)
+        v = _random_directions(self, len(inst))
+        W_enc, b_enc = self.W_enc.detach().clone(), self.b_enc.detach().clone()
+        W_enc[inst, :, latent], b_enc[inst, latent] = v * neuron_resample_scale, 0.0
+        self.W_enc, self.b_enc = nn.Parameter(W_enc), nn.Parameter(b_enc)  # new objects: Adam still holds the old
+        if not self.cfg.tied_weights:
+            W_dec = self.W_dec.detach().clone()
+            W_dec[inst, latent] = v
+            self.W_dec = nn.Parameter(W_dec)
+        return dead
+
+
+@mutant("AutoEncoder.resample_neurons_advanced", "replaced by a new object")
+class AdvancedReplacesParameters(AutoEncoder):
+    def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
+        copy = AutoEncoder.__new__(AutoEncoder)
+        nn.Module.__init__(copy)
+        copy.cfg = self.cfg
+        for name, p in self.named_parameters():
+            setattr(copy, name, nn.Parameter(p.detach().clone()))
+        resampled = AutoEncoder.resample_neurons_advanced(copy, h, frac_active_in_window, neuron_resample_scale)
+        for name, p in copy.named_parameters():
+            setattr(self, name, p)  # the resampled copy's parameters, as new objects
+        return resampled
+
+
+@mutant("AutoEncoder.normalize_and_return_W_dec", "not by norm.detach()")
+class TiedNormDetached(AutoEncoder):
+    def normalize_and_return_W_dec(self):
+        if not self.cfg.tied_weights:
+            return AutoEncoder.normalize_and_return_W_dec(self)
+        W = self.W_enc.transpose(-1, -2)
+        return W / (W.norm(dim=-1, keepdim=True).detach() + self.cfg.weight_normalize_eps)
+
+
+@mutant("AutoEncoder.__init__", "self.to(get_device(device))")
+class DeviceIgnored(AutoEncoder):
+    def __init__(self, cfg, device=None):
+        nn.Module.__init__(self)
+        self.cfg = cfg
+        inst, d_in, d_hidden = cfg.n_instances, cfg.n_input_ae, cfg.n_hidden_ae
+        self.W_enc = nn.Parameter(xavier_normal(inst, d_in, d_hidden))
+        if not cfg.tied_weights:
+            self.W_dec = nn.Parameter(xavier_normal(inst, d_hidden, d_in))
+        self.b_enc = nn.Parameter(torch.zeros(inst, d_hidden))
+        self.b_dec = nn.Parameter(torch.zeros(inst, d_in))  # ... and never moved to `device`
+
+
+@mutant("AutoEncoder.forward", "h - self.b_dec, not a detached copy")
+class CentresWithDetachedBias(AutoEncoder):
+    def forward(self, h):  # "b_dec is the data's mean, a constant"
+        W_dec = self.normalize_and_return_W_dec()
+        acts = F.relu(einops.einsum(h - self.b_dec.detach(), self.W_enc, "b i d, i d h -> b i h") + self.b_enc)
+        h_rec = einops.einsum(acts, W_dec, "b i h, i h d -> b i d") + self.b_dec
+        l1, l2 = acts.abs().sum(-1), (h_rec - h).pow(2).mean(-1)
+        return l1, l2, (self.cfg.l1_coeff * l1 + l2).mean(0).sum(), acts, h_rec
+
+
+@mutant("AutoEncoder.resample_neurons_advanced", "not uniformly (torch.randint)")
+class AdvancedPicksUniformly(AutoEncoder):
+    @torch.no_grad()
+    def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
+        l2_loss = self.forward(h)[1]
+        dead = frac_active_in_window.sum(0) == 0
+        resampled = torch.zeros_like(dead)
+        for inst in range(self.cfg.n_instances):
+            latents = dead[inst].nonzero().squeeze(-1)
+            if len(latents) == 0 or l2_loss[:, inst].sum() == 0:  # the edge case handled...
+                continue
+            picks = torch.randint(len(h), (len(latents),))  # ... but any input will do
+            x = F.normalize(h[picks, inst] - self.b_dec[inst], dim=-1)
+            live = self.W_enc[inst].norm(dim=0)[~dead[inst]]
+            self.W_enc[inst][:, latents] = (x * neuron_resample_scale * (live.mean() if len(live) else 1.0)).T
+            if not self.cfg.tied_weights:
+                self.W_dec[inst][latents] = x
+            self.b_enc[inst][latents] = 0.0
+            resampled[inst, latents] = True
+        return resampled

@@ -324,3 +324,10 @@ class SummedOverEverything(ToyModel):
 class ImportanceWeightedMean(ToyModel):
     def calculate_loss(self, out, batch):
         return ((self.importance * (batch - out) ** 2).sum(-1) / self.importance.sum(-1)).mean(0).sum()
+
+
+@mutant("ToyModel.calculate_loss", "changed its inputs in place")
+class SubtractsInPlace(ToyModel):
+    def calculate_loss(self, out, batch):
+        diff = batch.sub_(out)  # saves memory, overwrites the caller's batch
+        return (self.importance * diff**2).mean(dim=(0, 2)).sum()
