@@ -389,7 +389,8 @@ check_get_substitution_loss(get_substitution_loss)
 # and SAELens report it as "CE loss score". Write it so that it broadcasts: a scalar clean loss
 # against `[n_instances]` reconstructed losses gives one fraction per SAE, and per-token losses
 # `[batch, seq]` give one per token. Don't clamp it: an SAE worse than no MLP (below 0) or a token
-# where the reconstruction beats the MLP (above 1) is something to see, not to hide.
+# where the reconstruction beats the MLP (above 1) is something to see, not to hide. On single tokens
+# removing the MLP can even *lower* the loss; the denominator is then negative, and must stay so.
 
 # %% tags=["exercise"] reference="llm_sae:loss_recovered"
 def loss_recovered(

@@ -251,7 +251,7 @@ def load_published_autoencoder(fetch, runs: tuple[str, ...] = ("run1", "run2"), 
     [d_hidden], b_dec [d_mlp], and a config with d_mlp, dict_mult and l1_coeff. `fetch(run)` returns
     (state dict, config); it downloads in `load_autoencoder("gelu-1l")`, and reads a file in tests.
     """
-    from solutions.sae import AutoEncoder, AutoEncoderConfig, TopKAutoEncoder
+    from solutions.sae import AutoEncoder, AutoEncoderConfig
 
     loaded = [fetch(run) for run in runs]
     configs = [config for _, config in loaded]

@@ -199,7 +199,7 @@ DETACHED_HINT = ("part of the computation is cut off from autograd: look for .de
 
 def compare_gradients(exercise: str, got: Tensor, expected: Tensor, name: str,
                       learner_params: dict[str, Tensor], reference_params: dict[str, Tensor],
-                      hints: dict[str, str] | str | None = None) -> None:
+                      hints: dict[str | None, str] | str | None = None) -> None:
     """Training follows the gradient, not the value: backpropagate `got` and `expected` with the same random
     weights, and fail unless every parameter's gradient matches. A stray .detach() leaves the value right
     and the gradient wrong (or missing), and the model then silently fails to learn. `hints` maps a

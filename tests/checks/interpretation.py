@@ -425,7 +425,8 @@ def _judge_training(ex: str, watch: _TrainingWatch, hook: str, seed: int) -> Non
                           "pass steps on to optimize(..., steps=steps).")
     if set(watch.batches) != {batch_size}:
         raise CheckFailed(ex, f"training drew batches of {sorted(set(watch.batches))}; train_sae was asked for"
-                              f" batch_size={batch_size}.", "pass batch_size on to optimize(..., batch_size=batch_size).")
+                              f" batch_size={batch_size}.",
+                          "pass batch_size on to optimize(..., batch_size=batch_size).")
     if call["lr"] != TRAIN_ARGS["lr"]:
         raise CheckFailed(ex, f"optimize was called with lr={call['lr']}; train_sae was asked for"
                               f" lr={TRAIN_ARGS['lr']}.", "pass lr on to optimize(..., lr=lr).")

@@ -54,16 +54,17 @@ def bare(Learner, reference: ref.AutoEncoder, use_reference_for: tuple[str, ...]
     return obj
 
 
-#: (id(learner object), parameter name) -> the parameter object before the learner's code ran.
-_ORIGINALS: dict[tuple[int, str], nn.Parameter] = {}
+class _Snapshot(dict):
+    """Copies of the parameters' values, by name, and in `.objects` the parameter objects themselves: replacing
+    one (self.W_enc = nn.Parameter(...)) instead of writing into it must show."""
+
+    objects: dict[str, nn.Parameter]
 
 
-def _params(obj) -> dict[str, torch.Tensor]:
-    """A copy of the parameters' values; the parameter objects themselves are remembered, so that replacing
-    one (self.W_enc = nn.Parameter(...)) instead of writing into it shows."""
-    for name, p in obj.named_parameters():
-        _ORIGINALS[(id(obj), name)] = p
-    return {name: p.detach().clone() for name, p in obj.named_parameters()}
+def _params(obj) -> _Snapshot:
+    snapshot = _Snapshot({name: p.detach().clone() for name, p in obj.named_parameters()})
+    snapshot.objects = dict(obj.named_parameters())
+    return snapshot
 
 
 # ------------------------------------------------------------------------------------------ __init__
@@ -157,6 +158,8 @@ def check_normalize_and_return_W_dec(AutoEncoder) -> None:
         "you normalised over the latents (dim 1); normalise each latent's row over d_in (the last dim).":
             raw / (raw.norm(dim=1, keepdim=True) + eps),
         "the rows are not normalised: divide W_dec by its rows' norms.": raw,
+        "normalise each latent's row on its own, .norm(dim=-1, keepdim=True), not the whole matrix by one norm.":
+            raw / (raw.norm(dim=(1, 2), keepdim=True) + eps),
         "divide by the rows' Euclidean (L2) norms, .norm(dim=-1), not the sum of their absolute values.":
             raw / (raw.abs().sum(-1, keepdim=True) + eps),
         "with tied_weights=False, return the normalised W_dec, not W_enc's transpose.":
@@ -294,7 +297,8 @@ def _check_forward_on(AutoEncoder, cfg: ref.AutoEncoderConfig) -> None:
               " latents towards zero; without it latents fire on most inputs.",
         "b_dec": centring_hint})
     l2_hint = ("compute l2_loss from h_reconstructed (and acts) as they are, not detached: the reconstruction"
-               " error's gradient is what teaches the SAE to reconstruct; without it the L1 penalty kills every latent.")
+               " error's gradient is what teaches the SAE to reconstruct; without it the L1 penalty kills every"
+               " latent.")
     decoder_hint = ("the decoder's weights get no reconstruction gradient: call self.normalize_and_return_W_dec()"
                     " outside torch.no_grad() and decode with what it returns (not .data or a detached copy).")
     l2_hints = {None: l2_hint}
@@ -346,12 +350,12 @@ def _new_directions(learner, dead: torch.Tensor, cfg) -> tuple[torch.Tensor, tor
 def _check_resampled_params(ex, learner, before, dead, cfg, zero_rows_hint: str | None = None) -> None:
     """Live latents untouched; dead ones: unit decoder rows, zero b_enc. `zero_rows_hint` names the likely
     cause when a new decoder row is zero (the input it came from had no reconstruction error)."""
-    replaced = [name for name, param in before.items() if learner._parameters.get(name) is not _ORIGINALS.get(
-        (id(learner), name), learner._parameters.get(name))]
+    replaced = [name for name, param in before.objects.items() if learner._parameters.get(name) is not param]
     if replaced:
-        raise CheckFailed(ex, f"{', '.join(replaced)} " + ("was replaced by a new object." if len(replaced) == 1
-                                                           else "were replaced by new objects."), "the optimizer holds the original parameters, so new nn.Parameters would"
-                          " never train (and Adam's reset finds nothing): write into .data, e.g."
+        verb = "was replaced by a new object" if len(replaced) == 1 else "were replaced by new objects"
+        raise CheckFailed(ex, f"{', '.join(replaced)} {verb}.",
+                          "the optimizer holds the original parameters, so new nn.Parameters would never train (and"
+                          " Adam's reset finds nothing): write into .data, e.g."
                           " self.W_enc.data[inst, :, latent] = ... .")
     W_enc, b_enc = learner.W_enc.detach(), learner.b_enc.detach()
     live = ~dead

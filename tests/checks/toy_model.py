@@ -60,6 +60,8 @@ def check_forward(ToyModel) -> None:
         "the ReLU comes after adding b_final: ReLU(W^T W x + b), not ReLU(W^T W x) + b.": F.relu(WtWx) + b,
         "you applied the ReLU to the hidden layer h = W x too; only the output has a ReLU.":
             F.relu(torch.einsum("bih,ihg->big", F.relu(torch.einsum("bif,ihf->bih", features, W)), W) + b),
+        "clamp(0, 1) also caps the output at 1: the nonlinearity is a ReLU, clamp(min=0) only.":
+            (WtWx + b).clamp(0, 1),
         "each instance has its own bias: add b_final (shape [inst, feat]), not instance 0's b_final[0].":
             F.relu(WtWx + b[0]),
         "the instances got mixed: each instance's input goes through its own W only. Give W's instance axis the"
@@ -114,7 +116,10 @@ def check_generate_batch(ToyModel) -> None:
     tolerance = 5 * (p * (1 - p) / n).sqrt() + 0.005
     if not ((fires - p).abs() <= tolerance).all():
         i, f = [int(v) for v in torch.nonzero((fires - p).abs() == (fires - p).abs().max())[0]]
-        if ((fires - (1 - p)).abs() <= tolerance).all():
+        if ((fires == 0) | (fires == 1)).all():
+            hint = ("every row has the same features firing: draw the firing mask with the full shape [batch, inst,"
+                    " feat], not [1, inst, feat] (one draw shared by the whole batch).")
+        elif ((fires - (1 - p)).abs() <= tolerance).all():
             hint = "features fire with probability 1 - p: keep a feature where rand < p, not where rand > p."
         elif ((fires - p.mean(-1, keepdim=True)).abs() <= tolerance).all():
             hint = "every feature of an instance fires equally often: use the full [inst, feat] feature_probability."
@@ -212,6 +217,8 @@ def check_calculate_loss(ToyModel) -> None:
         " not (importance * (x - x'))^2.": (importance**2 * sq).mean(dim=(0, 2)).sum(),
         "you used the absolute error; the loss is the squared error.":
             (importance * (batch - out.detach()).abs()).mean(dim=(0, 2)).sum(),
+        "each instance has its own importance: weight by self.importance ([inst, feat]), not instance 0's row.":
+            (importance[0] * sq).mean(dim=(0, 2)).sum(),
         "you weighted by feature_probability; the weights are self.importance.":
             (probability * sq).mean(dim=(0, 2)).sum(),
         "you summed over everything; take the mean over batch and features, then sum over instances.":

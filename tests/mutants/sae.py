@@ -641,7 +641,7 @@ class TiedDecoderWithoutGradient(AutoEncoder):
 
 # ----------------------------------------------------------- a third round of learners' answers (issue 17)
 
-@mutant("AutoEncoder.resample_neurons_simple", "replaced by a new object")
+@mutant("AutoEncoder.resample_neurons_simple", "replaced by new objects")
 class SimpleReplacesParameters(AutoEncoder):
     @torch.no_grad()
     def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
@@ -658,7 +658,7 @@ class SimpleReplacesParameters(AutoEncoder):
         return dead
 
 
-@mutant("AutoEncoder.resample_neurons_advanced", "replaced by a new object")
+@mutant("AutoEncoder.resample_neurons_advanced", "replaced by new objects")
 class AdvancedReplacesParameters(AutoEncoder):
     def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
         copy = AutoEncoder.__new__(AutoEncoder)
@@ -724,3 +724,13 @@ class AdvancedPicksUniformly(AutoEncoder):
             self.b_enc[inst][latents] = 0.0
             resampled[inst, latents] = True
         return resampled
+
+
+@mutant("AutoEncoder.normalize_and_return_W_dec", "not the whole matrix by one norm")
+class WholeMatrixNorm(AutoEncoder):
+    def normalize_and_return_W_dec(self):
+        if self.cfg.tied_weights:
+            return AutoEncoder.normalize_and_return_W_dec(self)
+        W = self.W_dec.data
+        self.W_dec.data = W / (W.norm(dim=(1, 2), keepdim=True) + self.cfg.weight_normalize_eps)
+        return self.W_dec

@@ -114,7 +114,7 @@ class PerInstanceOnly(ToyModel):
         return torch.where(torch.rand(shape) < p, torch.rand(shape), 0.0)
 
 
-@mutant("ToyModel.generate_batch", "should be nonzero with probability")
+@mutant("ToyModel.generate_batch", "one draw shared by the whole batch")
 class SameMaskEveryRow(ToyModel):
     def generate_batch(self, batch_size):
         shape = (batch_size, self.cfg.n_instances, self.cfg.n_features)
@@ -331,3 +331,17 @@ class SubtractsInPlace(ToyModel):
     def calculate_loss(self, out, batch):
         diff = batch.sub_(out)  # saves memory, overwrites the caller's batch
         return (self.importance * diff**2).mean(dim=(0, 2)).sum()
+
+
+@mutant("ToyModel.forward", "clamp(min=0) only")
+class ClampedToOne(ToyModel):
+    def forward(self, features):  # "features live in [0, 1], so the output should too"
+        h = einops.einsum(features, self.W, "... inst feat, inst hidden feat -> ... inst hidden")
+        out = einops.einsum(h, self.W, "... inst hidden, inst hidden feat -> ... inst feat") + self.b_final
+        return out.clamp(0, 1)
+
+
+@mutant("ToyModel.calculate_loss", "not instance 0's row")
+class ImportanceOfInstance0(ToyModel):
+    def calculate_loss(self, out, batch):
+        return (self.importance[0] * (batch - out) ** 2).mean(dim=(0, 2)).sum()
