@@ -8,12 +8,13 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from solutions import toy_model
+from solutions import llm_sae, toy_model
 from utils import build
 
 NOTEBOOK = build.NOTEBOOKS / "1_toy_bottleneck.py"
 SAE_NOTEBOOK = build.NOTEBOOKS / "2_sae_training.py"
 LLM_NOTEBOOK = build.NOTEBOOKS / "3_llm_sae.py"
+N_LLM = len(llm_sae.EXERCISES)  # section 3's exercises, in notebook order
 INTERP_NOTEBOOK = build.NOTEBOOKS / "4_feature_interpretation.py"
 
 
@@ -95,10 +96,10 @@ CLASS = {
         "class ToyModel(", "class MyToyModel(")), ["error"] * 3),
     "sae_complete": (lambda: sae_notebook(solution=True), ["passed"] * 5),
     "sae_untouched": (lambda: sae_notebook(solution=False), ["not implemented"] * 5),
-    "llm_complete": (lambda: sae_notebook(solution=True, path=LLM_NOTEBOOK), ["passed"] * 6),
-    "llm_untouched": (lambda: sae_notebook(solution=False, path=LLM_NOTEBOOK), ["not implemented"] * 6),
+    "llm_complete": (lambda: sae_notebook(solution=True, path=LLM_NOTEBOOK), ["passed"] * N_LLM),
+    "llm_untouched": (lambda: sae_notebook(solution=False, path=LLM_NOTEBOOK), ["not implemented"] * N_LLM),
     "llm_mean_activation": (lambda: _llm_edit("    return (acts > 0).float().mean(0)", "    return acts.mean(0)"),
-                            ["passed", "failed", "passed", "passed", "passed", "passed"]),
+                            ["passed", "failed"] + ["passed"] * (N_LLM - 2)),
     "interp_complete": (lambda: sae_notebook(solution=True, path=INTERP_NOTEBOOK), ["passed"] * 5),
     "interp_untouched": (lambda: sae_notebook(solution=False, path=INTERP_NOTEBOOK), ["not implemented"] * 5),
     "interp_no_error_term": (lambda: _llm_edit("    h_ablated = acts_ablated @ autoencoder.W_dec[instance_idx] +"
