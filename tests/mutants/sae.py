@@ -14,16 +14,19 @@ from utils.device import get_device
 # ------------------------------------------------------------------------------------------ __init__
 
 
-def _init(self, cfg, device, make=xavier_normal, param=nn.Parameter, dec_shape=None, with_dec=None, bias=torch.zeros):
+def _init(self, cfg, device, make=xavier_normal, param=nn.Parameter, dec_shape=None, with_dec=None, bias=torch.zeros,
+          bias_instance_axis=True, move=True):
     nn.Module.__init__(self)
     self.cfg = cfg
     inst, d_in, d_hid = cfg.n_instances, cfg.n_input_ae, cfg.n_hidden_ae
     self.W_enc = param(make(inst, d_in, d_hid))
     if (not cfg.tied_weights) if with_dec is None else with_dec:
         self.W_dec = param(make(*(dec_shape or (inst, d_hid, d_in))))
-    self.b_enc = param(bias(inst, d_hid))
-    self.b_dec = param(bias(inst, d_in))
-    self.to(get_device(device))
+    lead = (inst,) if bias_instance_axis else ()
+    self.b_enc = param(bias(*lead, d_hid))
+    self.b_dec = param(bias(*lead, d_in))
+    if move:
+        self.to(get_device(device))
 
 
 @mutant("AutoEncoder.__init__", "Module.__init__")
@@ -274,7 +277,7 @@ class ResetsEveryBias(AutoEncoder):
 
 
 def _advanced(self, h, frac, scale, centre=True, power=2, uniform=False, enc_norm="live", reset_b_enc=True,
-              skip_empty=True, replacement=True):
+              skip_empty=True, replacement=True, pick="multinomial"):
     l2_loss = self.forward(h)[1]
     dead = frac.sum(0) < 1e-8
     resampled = torch.zeros_like(dead)
@@ -284,13 +287,18 @@ def _advanced(self, h, frac, scale, centre=True, power=2, uniform=False, enc_nor
             weights = torch.ones_like(l2_loss[:, inst]) if uniform else l2_loss[:, inst] ** power
             if skip_empty and (len(latents) == 0 or weights.sum() == 0):
                 continue
-            picks = torch.multinomial(weights / weights.sum(), len(latents), replacement=replacement)
+            if pick == "topk":  # "the worst-reconstructed inputs", deterministically
+                picks = l2_loss[:, inst].topk(len(latents)).indices
+            elif pick == "randint":  # any input will do
+                picks = torch.randint(len(h), (len(latents),))
+            else:
+                picks = torch.multinomial(weights / weights.sum(), len(latents), replacement=replacement)
             x = h[picks, inst] - self.b_dec[inst] if centre else h[picks, inst]
             x = F.normalize(x, dim=-1)
             norms = self.W_enc[inst].norm(dim=0)
             live = norms[~dead[inst]]
             factor = {"live": live.mean() if len(live) else 1.0, "unguarded": live.mean(), "all": norms.mean(),
-                      "none": 1.0}[enc_norm]
+                      "rows": self.W_enc[inst].norm(dim=1).mean(), "none": 1.0}[enc_norm]
             self.W_enc[inst][:, latents] = (x * scale * factor).T
             if not self.cfg.tied_weights:
                 self.W_dec[inst][latents] = x
@@ -477,24 +485,8 @@ class AdvancedWeighsByTotalLoss(AutoEncoder):
 
 @mutant("AutoEncoder.resample_neurons_advanced", "replacement=True")
 class AdvancedTakesTopLosses(AutoEncoder):
-    @torch.no_grad()
     def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
-        l2_loss = self.forward(h)[1]
-        dead = frac_active_in_window.sum(0) == 0
-        resampled = torch.zeros_like(dead)
-        for inst in range(self.cfg.n_instances):
-            latents = dead[inst].nonzero().squeeze(-1)
-            if len(latents) == 0 or l2_loss[:, inst].sum() == 0:
-                continue
-            picks = l2_loss[:, inst].topk(len(latents)).indices  # "the worst-reconstructed inputs"
-            x = F.normalize(h[picks, inst] - self.b_dec[inst], dim=-1)
-            live = self.W_enc[inst].norm(dim=0)[~dead[inst]]
-            self.W_enc[inst][:, latents] = (x * neuron_resample_scale * (live.mean() if len(live) else 1.0)).T
-            if not self.cfg.tied_weights:
-                self.W_dec[inst][latents] = x
-            self.b_enc[inst][latents] = 0.0
-            resampled[inst, latents] = True
-        return resampled
+        return _advanced(self, h, frac_active_in_window, neuron_resample_scale, pick="topk")
 
 
 @mutant("AutoEncoder.resample_neurons_advanced", "return True only for the latents you actually changed")
@@ -583,16 +575,8 @@ class AlwaysDecodesWithEncoder(AutoEncoder):
 
 @mutant("AutoEncoder.__init__", "one bias per instance")
 class BiasesWithoutInstanceAxis(AutoEncoder):
-    def __init__(self, cfg, device=None):
-        nn.Module.__init__(self)
-        self.cfg = cfg
-        inst, d_in, d_hidden = cfg.n_instances, cfg.n_input_ae, cfg.n_hidden_ae
-        self.W_enc = nn.Parameter(xavier_normal(inst, d_in, d_hidden))
-        if not cfg.tied_weights:
-            self.W_dec = nn.Parameter(xavier_normal(inst, d_hidden, d_in))
-        self.b_enc = nn.Parameter(torch.zeros(d_hidden))  # "a bias per latent" (but one SAE per instance)
-        self.b_dec = nn.Parameter(torch.zeros(d_in))
-        self.to(get_device(device))
+    def __init__(self, cfg, device=None):  # "a bias per latent" (but one SAE per instance)
+        _init(self, cfg, device, bias_instance_axis=False)
 
 
 @alternative("AutoEncoder.normalize_and_return_W_dec")
@@ -612,25 +596,8 @@ class AdvancedScaleWrittenIn(AutoEncoder):
 
 @mutant("AutoEncoder.resample_neurons_advanced", "norms over the latent axis")
 class AdvancedNormsOverLatents(AutoEncoder):
-    @torch.no_grad()
     def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
-        l2_loss = self.forward(h)[1]
-        dead = frac_active_in_window.sum(0) == 0
-        resampled = torch.zeros_like(dead)
-        for inst in range(self.cfg.n_instances):
-            latents = dead[inst].nonzero().squeeze(-1)
-            weights = l2_loss[:, inst] ** 2
-            if len(latents) == 0 or weights.sum() == 0:
-                continue
-            x = F.normalize(h[torch.multinomial(weights, len(latents), replacement=True), inst] - self.b_dec[inst],
-                            dim=-1)
-            norm = self.W_enc[inst].norm(dim=1).mean()  # norms of the rows [d_in], not of the columns
-            self.W_enc[inst][:, latents] = (x * neuron_resample_scale * norm).T
-            if not self.cfg.tied_weights:
-                self.W_dec[inst][latents] = x
-            self.b_enc[inst][latents] = 0.0
-            resampled[inst, latents] = True
-        return resampled
+        return _advanced(self, h, frac_active_in_window, neuron_resample_scale, enc_norm="rows")
 
 
 @mutant("AutoEncoder.forward", "one of its two uses is wrong")
@@ -683,15 +650,8 @@ class TiedNormDetached(AutoEncoder):
 
 @mutant("AutoEncoder.__init__", "self.to(get_device(device))")
 class DeviceIgnored(AutoEncoder):
-    def __init__(self, cfg, device=None):
-        nn.Module.__init__(self)
-        self.cfg = cfg
-        inst, d_in, d_hidden = cfg.n_instances, cfg.n_input_ae, cfg.n_hidden_ae
-        self.W_enc = nn.Parameter(xavier_normal(inst, d_in, d_hidden))
-        if not cfg.tied_weights:
-            self.W_dec = nn.Parameter(xavier_normal(inst, d_hidden, d_in))
-        self.b_enc = nn.Parameter(torch.zeros(inst, d_hidden))
-        self.b_dec = nn.Parameter(torch.zeros(inst, d_in))  # ... and never moved to `device`
+    def __init__(self, cfg, device=None):  # ... and never moved to `device`
+        _init(self, cfg, device, move=False)
 
 
 @mutant("AutoEncoder.forward", "h - self.b_dec, not a detached copy")
@@ -706,24 +666,8 @@ class CentresWithDetachedBias(AutoEncoder):
 
 @mutant("AutoEncoder.resample_neurons_advanced", "not uniformly (torch.randint)")
 class AdvancedPicksUniformly(AutoEncoder):
-    @torch.no_grad()
     def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
-        l2_loss = self.forward(h)[1]
-        dead = frac_active_in_window.sum(0) == 0
-        resampled = torch.zeros_like(dead)
-        for inst in range(self.cfg.n_instances):
-            latents = dead[inst].nonzero().squeeze(-1)
-            if len(latents) == 0 or l2_loss[:, inst].sum() == 0:  # the edge case handled...
-                continue
-            picks = torch.randint(len(h), (len(latents),))  # ... but any input will do
-            x = F.normalize(h[picks, inst] - self.b_dec[inst], dim=-1)
-            live = self.W_enc[inst].norm(dim=0)[~dead[inst]]
-            self.W_enc[inst][:, latents] = (x * neuron_resample_scale * (live.mean() if len(live) else 1.0)).T
-            if not self.cfg.tied_weights:
-                self.W_dec[inst][latents] = x
-            self.b_enc[inst][latents] = 0.0
-            resampled[inst, latents] = True
-        return resampled
+        return _advanced(self, h, frac_active_in_window, neuron_resample_scale, pick="randint")
 
 
 @mutant("AutoEncoder.normalize_and_return_W_dec", "not the whole matrix by one norm")
