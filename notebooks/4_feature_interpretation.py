@@ -110,8 +110,7 @@ print(f"{tuple(tokens.shape)} tokens; SAEs {autoencoder.cfg.n_input_ae} -> {auto
 #
 # * **Compute only this latent.** Its activation is `ReLU((h - b_dec) · W_enc[:, f] + b_enc[f])`:
 #   one dot product per token with the latent's encoder column. Running the whole SAE, or multiplying
-#   by all of `W_enc[instance_idx]`, would compute all 4096 latents to keep one. (The check stops a
-#   call to the SAE's forward; it cannot see a hand-written product with the whole matrix.)
+#   by all of `W_enc[instance_idx]`, would compute all 4096 latents to keep one (the check stops both).
 # * **In batches.** 65,536 tokens at once would mean 65,536 × 512 MLP activations and the model's
 #   intermediate tensors in memory. Run the model `batch_size` sequences at a time (with section 3's
 #   `names_filter` and `stop_at_layer`), and keep the best `k` seen so far.
