@@ -1,11 +1,12 @@
 """Train the bundled SAEs "A" and "B" on the bundled model's MLP activations.
 
-    python -m scripts.train_saes              # the committed SAEs (about an hour on 2 CPU cores)
+    python -m scripts.train_saes              # the committed SAEs: TopK, k=30 (about an hour on 2 CPU cores)
     python -m scripts.train_saes --smoke      # a few steps into a temporary folder (CI)
-    python -m scripts.train_saes --architecture topk --k 30 --out .cache/topk   # TopK SAEs, beside the model
+    python -m scripts.train_saes --architecture l1 --l1-coeff 1e-3 --steps 4000 --out .cache/l1   # L1 SAEs
 
-Both SAEs are one section-2 `AutoEncoder` with n_instances=2, trained by its own `optimize` (with
-Anthropic's resampling) on `blocks.0.mlp.hook_post` over the training split. They see the same
+Both SAEs are one SAE with n_instances=2 (a `TopKAutoEncoder`, or section 2's `AutoEncoder` for
+--architecture l1), trained by section 2's `optimize` (with Anthropic's resampling, unless
+--resample-window 0) on `blocks.0.mlp.hook_post` over the training split. They see the same
 activations and differ only in their random initialisation and resampling draws (the seed), which
 is what lets section 3 ask whether the features they find are real. Afterwards the script measures
 them on held-out tokens (the numbers of the model card) and updates the checksums.
@@ -42,11 +43,11 @@ HELD_OUT_TOKENS = 65_536  # the model card's measurements; section 3 measures th
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=BUNDLED_DIR, help="the folder holding the model")
-    parser.add_argument("--steps", type=int, default=4_000)
+    parser.add_argument("--steps", type=int, default=3_000)
     parser.add_argument("--batch-size", type=int, default=2048, help="activations (tokens) per step")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--l1-coeff", type=float, default=5e-4)
-    parser.add_argument("--architecture", choices=("l1", "topk"), default="l1",
+    parser.add_argument("--architecture", choices=("l1", "topk"), default="topk",
                         help="l1: section 2's AutoEncoder; topk: TopKAutoEncoder (--k latents per token)")
     parser.add_argument("--k", type=int, default=30, help="latents kept per token (topk only)")
     parser.add_argument("--resample-window", type=int, default=500, help="0: never resample")

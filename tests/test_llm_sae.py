@@ -66,6 +66,7 @@ def test_notebook_numbers_agree_with_the_model_card():
     held_out = json.loads((BUNDLED_DIR / "saes_config.json").read_text())["held_out"]
     assert min(held_out["loss_recovered"]) >= 0.90, "issue 4's target: at least 90% of the loss recovered"
     assert max(held_out["dead_fraction"]) < 0.10, "issue 4's target: under 10% dead latents"
+    assert max(held_out["l0"]) <= 40, "issue 18's target: sparse SAEs, L0 at most 40"
 
 
 @pytest.mark.parametrize("name", ["MODEL_CARD.md", "feature_labels.json"])
