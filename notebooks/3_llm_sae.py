@@ -12,17 +12,22 @@
 # library's own source: code, docstrings and comments. It is a TransformerLens `HookedTransformer`, so
 # everything here works on other models. `checkpoints/bundled/MODEL_CARD.md` says how it was made.
 #
-# **The SAEs.** Two SAEs, **A** and **B**, trained by section 2's `AutoEncoder.optimize` (with
-# Anthropic's resampling) on the MLP's output activations `blocks.0.mlp.hook_post`, with 8 latents
-# per neuron (4096). They saw the same activations and differ only in their random seed. Like
-# section 2's instances, they are stored as *one* `AutoEncoder` with `n_instances=2`.
+# **The SAEs.** Two SAEs, **A** and **B**, on the MLP's output activations `blocks.0.mlp.hook_post`,
+# with 8 latents per neuron (4096). They saw the same activations and differ only in their random
+# seed. Like section 2's instances, they are stored as *one* SAE with `n_instances=2`. They are
+# **TopK SAEs** (`TopKAutoEncoder`, trained by section 2's `optimize` with Anthropic's resampling):
+# instead of buying sparsity with an L1 penalty, each token keeps only its **30** largest latents and
+# the rest are set to zero, so the loss is the reconstruction error alone. That is how most SAEs are
+# trained today (Gao et al. 2024); the model card says why we chose it. Everything you write below
+# works the same on section 2's L1 SAEs: a TopK SAE has the same parameters and the same `forward`.
 #
 # **Online instead?** `MODEL_NAME = "gelu-1l"` below loads TransformerLens's `gelu-1l` and Neel
 # Nanda's two published SAEs (runs 1 and 2), the original course's setup; it downloads about 500 MB
 # and needs a network. Everything else in the notebook is the same.
 #
 # **What you will build:** caching the MLP activations, firing frequencies, a comparison of the two
-# SAEs, the reconstruction loss, the substitution (cross-entropy) loss, and the summary metrics.
+# SAEs, the reconstruction loss, the substitution (cross-entropy) loss, the fraction of loss
+# recovered, and the summary metrics.
 
 # %% tags=["setup"] reference="bootstrap"
 # Make this notebook work wherever it is opened. Inside the workbook's folder this only makes the
@@ -180,6 +185,11 @@ check_get_feature_probability(get_feature_probability)
 # %% tags=["experiment"]
 frequency = batched_mean(get_feature_probability, tokens, model, autoencoder)
 utils.plot_firing_frequency_histogram(frequency).show()
+bands = [(0.0, 1e-4), (1e-4, 1e-2), (1e-2, 10**-1.5), (10**-1.5, 1e-1), (1e-1, 1.0)]
+for i, name in enumerate("AB"):
+    f = frequency[i]
+    counts = ", ".join(f"{int(((f > lo) & (f <= hi)).sum())} on {lo:.2%} to {hi:.2%}" for lo, hi in bands)
+    print(f"SAE {name}: {int((f == 0).sum())} dead; {counts} of tokens; median of the live ones {f[f > 0].median():.2%}")
 
 
 # %% [markdown]
@@ -188,15 +198,19 @@ utils.plot_firing_frequency_histogram(frequency).show()
 # bin. So a bar at x = -2 with height 0.1 says "a tenth of the latents fire on about 1% of tokens".
 # (It is not a histogram of activations, nor of tokens.)
 #
-# **What ours show.** Almost every latent of both SAEs sits in one cluster, firing on roughly 3% to 10%
-# of tokens, with a thin tail of a few dozen rarer latents and almost no dead ones. That is a *dense*
-# dictionary (exercise 7 says why). SAEs trained with a stronger L1 penalty, as in Anthropic's *Towards
-# Monosemanticity*, often show **two** clusters: the main one, and a separate cluster of *ultra-rare*
-# latents, firing on fewer than one token in 100,000. Anthropic found that the latents of that cluster
-# share almost one direction and explain almost nothing: a failure of training (latents that died and
-# half-revived), not features of the model. That is why we look at this plot, and why dead latents
-# are resampled. Ours have no such cluster: no latent stayed silent for a whole resampling window,
-# so resampling never had to act.
+# **What ours show.** Two clusters. Most latents fire on between 0.01% and 1% of tokens (the median
+# live latent on about 0.13%). A separate cluster of about 380 latents fires on 3% to 10% of tokens:
+# exercise 3 finds that almost all of them have a twin in the other SAE. And a thin tail of rare
+# latents reaches down to latents that fired once or twice in these 65,536 tokens: the rarest
+# frequency 65,536 tokens can show is 1/65,536, about 10^-4.8.
+#
+# SAEs trained with an L1 penalty, as in Anthropic's *Towards Monosemanticity*, often show a different
+# second cluster: **ultra-rare** latents, firing on fewer than one token in 100,000. Anthropic found
+# that the latents of that cluster share almost one direction and explain almost nothing: a failure of
+# training (latents that died and half-revived), not features of the model. That is one reason to
+# look at this plot, and one reason dead latents are resampled. Ours show no such cluster: the rare
+# tail continues the main cluster instead of standing apart from it. (To see a frequency below
+# 10^-4.8 would take more tokens: going further, question 3.)
 #
 # A latent is **dead** if it never fires (it is not on the log axis: the note counts them), and
 # **dense** if it fires on a large share of tokens (we say more than 10%): a dense latent explains
@@ -255,16 +269,17 @@ for lo, hi in [(-7.0, -2.0), (-2.0, -1.5), (-1.5, -1.0), (-1.0, 0.0)]:
 
 
 # %% [markdown]
-# **What this says.** Only a minority of A's latents have a close twin in B. But agreement depends
-# strongly on how often a latent fires. Most latents firing on 1% to 3% of tokens were found by both
-# SAEs; so were most of the hundred or so densest ones (more than 10% of tokens), which may carry
-# what many tokens share. The bulk, firing on 3% to 10% of tokens, mostly were not: that part of each
-# dictionary, which mops up the rest of the reconstruction, is carved up differently by each seed. (The
-# few dozen rarest latents mostly lack twins too: perhaps too rare to settle in 8 million tokens.)
-# A direction found twice from different random starts is better evidence of a real feature of the
-# model; one found once may still be real, but needs the evidence of section 4 (what makes it fire,
-# what it does). Encoders agree less than decoders: an encoder column must also avoid firing on
-# *other* latents' directions, and which those are depends on the rest of the dictionary.
+# **What this says.** Fewer than half of A's latents have a close twin in B (decoder cosine above 0.7),
+# and agreement depends strongly on how often a latent fires. The cluster of frequent latents (3% to
+# 10% of tokens) is found by both SAEs almost without exception; so are most latents firing on 1% to
+# 3%. The bulk, firing on under 1% of tokens, mostly is not: only about a third have a twin. A
+# direction found twice from different random starts is evidence that it is a property of the
+# model's activations rather than of training; one found once may still be real (the bulk of a
+# 4096-latent dictionary can be carved up in many nearly equivalent ways), and needs the evidence of
+# section 4: what makes it fire, what it does. Found twice does not mean easy to read, either: the
+# frequent cluster is a good place to test that (section 4, going further). Encoders agree less than
+# decoders: an encoder column must also avoid firing on *other* latents' directions, and which those
+# are depends on the rest of the dictionary.
 
 # %% [markdown]
 # ## Exercise 4: the reconstruction loss
@@ -311,9 +326,9 @@ for i, name in enumerate("AB"):
 
 
 # %% [markdown]
-# The error is about a tenth of the activations' mean square, and each reconstruction points almost
-# the same way as its activation (cosine ≈ 0.95). Good, not perfect: exercise 5 asks whether the
-# missing tenth matters to the model.
+# The error is about 14% of the activations' mean square, and each reconstruction points almost the
+# same way as its activation (cosine ≈ 0.93). Good, not perfect: exercise 5 asks whether what is
+# missing matters to the model.
 #
 # **Why does the SAE subtract `b_dec` before encoding?** MLP activations are not centred: after the
 # GELU most are slightly negative or positive, and their mean is far from zero. Subtracting `b_dec` lets
@@ -329,13 +344,13 @@ for i, name in enumerate("AB"):
           f" cosine {F.cosine_similarity(b_dec, h_mean, dim=0):.3f}, |b_dec - mean| = {(b_dec - h_mean).norm():.3f}")
 
 # %% [markdown]
-# **Not here.** `b_dec` has a cosine of only about 0.4 with the mean, and is further from it than the
-# origin is. Nothing in the loss pulls `b_dec` to the mean by itself: the common part of the
-# activations can be carried by the encoder biases and by the hundred or so *dense* latents that fire
-# on more than 10% of tokens (exercise 7), and the weak L1 penalty does not mind which. So trainers do
-# not leave it to chance: they *initialise* `b_dec` at the data's mean or geometric median (SAELens's
-# `b_dec_init_method`). Ours started at zero, as section 2's code does. (In section 2 the question did
-# not arise: the toy model's activations are centred on the origin.)
+# **Not here.** `b_dec` points partly *away* from the mean (cosine about -0.3) and is almost twice
+# as long, so it is further from the mean than the origin is. Nothing in the loss pulls `b_dec` to the
+# mean by itself: the part every token shares can as well be carried by latents that fire on many
+# tokens, like the frequent cluster of exercise 2, and the reconstruction loss does not mind which.
+# So trainers do not leave it to chance: they *initialise* `b_dec` at the data's mean or geometric
+# median (SAELens's `b_dec_init_method`). Ours started at zero, as section 2's code does. (In section
+# 2 the question did not arise: the toy model's activations are centred on the origin.)
 
 # %% [markdown]
 # ## Exercise 5: the substitution loss
@@ -421,9 +436,9 @@ for i, name in enumerate("AB"):
 
 
 # %% [markdown]
-# Substituting either SAE raises the loss by about 0.06 nats, where removing the MLP raises it by
-# about 1.7: some 96% of what the MLP contributes survives the trip through the SAE. The tenth of the
-# activations that the SAE misses costs little, but not nothing. Which tokens pay for it is
+# Substituting either SAE raises the loss by about 0.1 nats, where removing the MLP raises it by
+# about 1.7: some 94% of what the MLP contributes survives the trip through the SAE. What the SAE
+# misses of the activations costs little, but not nothing. Which tokens pay for it is
 # "going further" question 1. (Zero-ablation is a harsh baseline: replacing the MLP's output by its
 # *mean* instead would give a smaller denominator, and a lower fraction.)
 
@@ -470,14 +485,17 @@ for i, name in enumerate("AB"):
 # (Dead and dense are counted on all 65,536 tokens at once, from `frequency`: averaged over batches
 # they would count a latent as dead if it was silent in each batch alone.)
 #
-# **L0 ≈ 218**: a token activates about 5% of the dictionary. That is much denser than the SAEs in
-# papers, which often have L0 between 10 and 100. The bundled SAEs' L1 coefficient was chosen so that
-# an hour of CPU training reached high fidelity (96% of the loss recovered, 89% of the variance
-# explained), and sparsity paid for it. A stronger penalty gives sparser latents, usually easier to
-# interpret, and a worse reconstruction. That trade-off is the main dial of SAE training, and papers
-# compare SAEs by plotting one against the other (L0 against loss recovered). Explained variance is a
-# little below 1 minus exercise 4's share (10.3% of the mean square) because it measures the error
-# against the variance *around the mean*, which is smaller than the mean square.
+# **L0 = 30 exactly**, by construction: each token keeps its 30 largest latents, 0.7% of the
+# dictionary. Published SAEs often have L0 between 10 and 100. An L1 SAE buys its sparsity with a
+# penalty that also shrinks every activation it keeps; a TopK SAE sets its sparsity directly, and
+# spends its whole loss on the reconstruction. Either way sparsity and fidelity trade off: a smaller k
+# (or a stronger L1 penalty) gives sparser latents, usually easier to interpret, and a worse
+# reconstruction. That trade-off is the main dial of SAE training, and papers compare SAEs by plotting
+# one against the other (L0 against loss recovered). Few latents are dead (0.8%, a few dozen that
+# never fire on these tokens) and almost none dense (0.1%: five latents fire on more than 10% of
+# tokens). Explained variance (85.8%) is a little below 1 minus exercise 4's share (13.8% of the mean
+# square) because it measures the error against the variance *around the mean*, which is smaller than
+# the mean square.
 
 # %% [markdown]
 # ## Your numbers and the model card's
@@ -509,9 +527,10 @@ if MODEL_NAME == "bundled":
 #    runs 1 and 2 compare on these measures? Do they have a cluster of ultra-rare latents?
 # 3. **More tokens.** Rare latents need many tokens to be seen at all: does the tail of rare latents
 #    change with `load_tokens(400_000, tokenizer=model.tokenizer)`?
-# 4. **Sparser SAEs.** Train a pair with a stronger L1 penalty (`python -m scripts.train_saes --l1-coeff
-#    2e-3 --out <a copy of checkpoints/bundled>`, about an hour) and compare L0, loss recovered and the
-#    agreement between seeds.
+# 4. **Other SAEs.** Train a pair with another k (`python -m scripts.train_saes --k 15 --out
+#    .cache/k15`, about an hour on 2 CPU cores; the folder gets a copy of the model) or L1 SAEs
+#    (`--architecture l1 --l1-coeff 1e-3`), load them with `load_autoencoder(directory=...)`, and
+#    compare L0, loss recovered, dead latents and the agreement between seeds.
 #
 # Section 4 opens the latents up: what makes each fire, what it does to the output, and what
 # happens when it is removed.

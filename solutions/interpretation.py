@@ -1,24 +1,29 @@
 """Section 4 reference: what a latent of an SAE on a language model's MLP means, and what it does.
 
-A latent is read from both ends. Its *input* side: which tokens make it fire (its encoder column,
-applied to the MLP activations). Its *output* side: what its decoder direction, written into the
-MLP's output, does to the next-token prediction (directly, through W_out and the unembedding), and
-what removing it does to the model's loss (an ablation through a hook).
+A latent is read from both ends. Its *input* side: which tokens make it fire (the SAE's own encoder,
+applied to the MLP activations), read at every strength and tested over every token (precision and
+recall of a reading). Its *output* side: what its decoder direction, written into the MLP's output,
+does to the next-token prediction (directly, through W_out and the unembedding), and what removing it
+does to the model's loss (an ablation through a hook).
 """
 
 from __future__ import annotations
 
+import re
+
 import einops
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from solutions.llm_sae import MLP_HOOK, ActivationBuffer, collect_activations, get_mlp_activations, stop_layer
-from solutions.sae import AutoEncoder, AutoEncoderConfig
+from solutions.llm_sae import MLP_HOOK, ActivationBuffer, get_mlp_activations
+from solutions.sae import AutoEncoder, AutoEncoderConfig, TopKAutoEncoder
+from utils.progress import progress_bar
 
 #: What learners write; the build replaces these bodies with `raise NotImplementedError`.
 EXERCISES = (
     "highest_activating_tokens",
+    "label_precision_recall",
     "feature_logit_effect",
     "neuron_shares",
     "feature_ablation_effect",
@@ -29,25 +34,23 @@ EXERCISES = (
 @torch.no_grad()
 def highest_activating_tokens(
     tokens: Int[Tensor, "batch seq"], model, autoencoder, feature_idx: int, instance_idx: int = 0, k: int = 10,
-    batch_size: int = 64,
+    batch_size: int = 32,
 ) -> tuple[Int[Tensor, "k 2"], Float[Tensor, " k"]]:
     """The k (batch, seq) positions where one latent is most active, and its activations there.
 
-    Compute only this latent: its encoder column W_enc[instance_idx, :, feature_idx], its bias
-    b_enc[instance_idx, feature_idx] and the ReLU, applied to the MLP activations centred by
-    b_dec[instance_idx]. Go through the tokens `batch_size` sequences at a time and keep the best k
-    so far, so that memory never holds every latent (or every token) at once.
+    Compute the latent the way the SAE does: run the SAE on each batch's MLP activations (its forward
+    returns the latents' activations `acts`, [batch*seq, n_instances, n_hidden_ae]) and keep column
+    [instance_idx, feature_idx]. Go through the tokens `batch_size` sequences at a time and keep the best
+    k so far, so that memory never holds every token's latents at once.
     returns (indices [k, 2] of (batch, seq) positions, values [k]), highest first.
     """
-    w = autoencoder.W_enc[instance_idx, :, feature_idx]  # [d_mlp]
-    b = autoencoder.b_enc[instance_idx, feature_idx]
-    b_dec = autoencoder.b_dec[instance_idx]
     best_values = torch.empty(0)
     best_indices = torch.empty((0, 2), dtype=torch.long)
     for start in range(0, len(tokens), batch_size):
         batch = tokens[start : start + batch_size]
-        _, cache = model.run_with_cache(batch, names_filter=MLP_HOOK, stop_at_layer=stop_layer(MLP_HOOK))
-        acts = torch.relu((cache[MLP_HOOK] - b_dec) @ w + b).cpu()  # [batch, seq]
+        h = get_mlp_activations(batch, model, autoencoder.cfg.n_instances)  # [batch*seq, inst, d_mlp]
+        acts = autoencoder(h)[3][:, instance_idx, feature_idx]  # this latent, every token of the batch
+        acts = einops.rearrange(acts, "(batch seq) -> batch seq", batch=len(batch)).cpu()
         values, flat = acts.flatten().topk(min(k, acts.numel()))
         # flat index -> (sequence, position): acts is [batch, seq], so divide by seq.
         rows, cols = flat // acts.shape[1] + start, flat % acts.shape[1]
@@ -56,6 +59,32 @@ def highest_activating_tokens(
         keep = best_values.topk(min(k, len(best_values))).indices
         best_values, best_indices = best_values[keep], best_indices[keep]
     return best_indices, best_values
+
+
+def label_precision_recall(
+    activations: Float[Tensor, "batch seq"], in_class: Bool[Tensor, "batch seq"]
+) -> dict[str, float]:
+    """How well a reading of a latent ("it fires on the tokens of this class") holds over every token.
+
+    activations: one latent's activation at every token (>= 0, as after a ReLU); in_class: the class.
+    precision: the share of the latent's firings (activation > 0) that are on the class.
+    mass_precision: the share of its total activation that is on the class (strong firings weigh more).
+    recall: the share of the class's tokens on which the latent fires.
+    Each is a number (a float; a 0-d tensor will do). A share of nothing (the latent never fires, or
+    the class is empty) is float("nan"): undefined, not 0.
+    """
+    if activations.shape != in_class.shape or in_class.dtype != torch.bool:
+        raise ValueError("expected activations and a boolean in_class of the same shape; got"
+                         f" {tuple(activations.shape)} and {in_class.dtype} {tuple(in_class.shape)}")
+    fires = activations > 0
+    hits = (fires & in_class).sum()
+    total = activations.clamp(min=0).sum()
+    nan = float("nan")
+    return {
+        "precision": float(hits / fires.sum()) if fires.any() else nan,
+        "mass_precision": float(activations[in_class].clamp(min=0).sum() / total) if fires.any() else nan,
+        "recall": float(hits / in_class.sum()) if in_class.any() else nan,
+    }
 
 
 @torch.no_grad()
@@ -110,7 +139,7 @@ def feature_ablation_effect(
 
 def train_sae(
     model, tokens: Int[Tensor, "batch seq"], hook_name: str, n_hidden_ae: int, steps: int = 600,
-    batch_size: int = 1024, l1_coeff: float = 5e-4, lr: float = 1e-3, seed: int = 0,
+    batch_size: int = 1024, l1_coeff: float = 3e-3, lr: float = 1e-3, seed: int = 0,
 ) -> AutoEncoder:
     """Train one SAE (n_instances=1) on the model's activations at `hook_name`, and return it.
 
@@ -169,19 +198,143 @@ def format_context(tokens: Int[Tensor, "batch seq"], model, row: int, pos: int, 
     return "".join(pieces).replace("\n", "⏎").replace("<|endoftext|>", "⟨BOS⟩")
 
 
+class LatentActivations:
+    """Every latent's activation on every token, computed once by the SAE and kept sparse.
+
+    Running the SAE on 65,536 tokens takes seconds; reading one latent's activations should not. So
+    this runs the SAE once (any architecture: it uses the SAE's own forward) and keeps only the
+    nonzero activations, sorted by latent. `latents[f]` is then latent f's activation at every
+    token, [batch, seq], and `latents.frequency` each latent's share of tokens it fires on.
+    """
+
+    @torch.no_grad()
+    def __init__(self, tokens: Int[Tensor, "batch seq"], model, autoencoder, instance_idx: int = 0,
+                 batch_size: int = 32):
+        self.shape = tokens.shape
+        n_hidden = autoencoder.cfg.n_hidden_ae
+        positions, latents, values = [], [], []
+        starts = range(0, len(tokens), batch_size)
+        quiet = {"disable": True} if len(starts) < 8 else {}  # no bar for a few batches (TQDM_DISABLE still works)
+        for start in progress_bar(starts, desc="encoding", **quiet):
+            h = get_mlp_activations(tokens[start : start + batch_size], model, autoencoder.cfg.n_instances)
+            acts = autoencoder(h)[3][:, instance_idx].cpu()  # [batch*seq, n_hidden]
+            token, latent = acts.nonzero(as_tuple=True)
+            positions.append(token + start * tokens.shape[1])
+            latents.append(latent)
+            values.append(acts[token, latent])
+        latents_ = torch.cat(latents)
+        order = latents_.argsort(stable=True)
+        self.positions, self.values = torch.cat(positions)[order], torch.cat(values)[order]
+        counts = torch.bincount(latents_, minlength=n_hidden)
+        self.offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])  # latent f: offsets[f:f+2]
+        self.frequency = counts / tokens.numel()
+
+    def __getitem__(self, feature_idx: int) -> Float[Tensor, "batch seq"]:
+        start, end = self.offsets[feature_idx], self.offsets[feature_idx + 1]
+        out = torch.zeros(self.shape.numel())
+        out[self.positions[start:end]] = self.values[start:end]
+        return out.view(self.shape)
+
+
 @torch.no_grad()
 def latent_activations(
     tokens: Int[Tensor, "batch seq"], model, autoencoder, feature_idx: int, instance_idx: int = 0,
-    batch_size: int = 64,
+    batch_size: int = 32,
 ) -> Float[Tensor, "batch seq"]:
-    """One latent's activation at every token (for its histogram), computed for that latent alone."""
-    w = autoencoder.W_enc[instance_idx, :, feature_idx]
-    b, b_dec = autoencoder.b_enc[instance_idx, feature_idx], autoencoder.b_dec[instance_idx]
+    """One latent's activation at every token (the SAE's own forward, one batch at a time)."""
     out = []
     for start in range(0, len(tokens), batch_size):
-        h = collect_activations(tokens[start : start + batch_size], model)  # [batch, seq, d_mlp]
-        out.append(torch.relu((h - b_dec) @ w + b).cpu())
+        batch = tokens[start : start + batch_size]
+        acts = autoencoder(get_mlp_activations(batch, model, autoencoder.cfg.n_instances))[3]
+        out.append(acts[:, instance_idx, feature_idx].view(batch.shape).cpu())
     return torch.cat(out)
+
+
+def top_examples(activations: Float[Tensor, "batch seq"], k: int = 10
+                 ) -> tuple[Int[Tensor, "k 2"], Float[Tensor, " k"]]:
+    """The k (batch, seq) positions of the highest activations, and the activations, highest first."""
+    values, flat = activations.flatten().topk(k)
+    return torch.stack(torch.unravel_index(flat, activations.shape), dim=-1), values
+
+
+def interval_examples(activations: Float[Tensor, "batch seq"], n_bands: int = 5, per_band: int = 3, seed: int = 0
+                      ) -> dict[str, tuple[Int[Tensor, "n 2"], Float[Tensor, " n"]]]:
+    """Examples from every strength of a latent, not only its strongest: the range (0, max] is cut into
+    n_bands equal intervals and up to per_band firings are drawn at random from each (Anthropic's
+    "interval sampling"). Returns {band label: (indices [n, 2], values [n])}, strongest band first,
+    with each band's share of all firings in its label."""
+    flat = activations.flatten()
+    fired = flat.nonzero().squeeze(-1)
+    top = float(flat.max())
+    generator = torch.Generator().manual_seed(seed)
+    bands = {}
+    for band in reversed(range(n_bands)):
+        lo, hi = top * band / n_bands, top * (band + 1) / n_bands
+        members = fired[(flat[fired] > lo) & (flat[fired] <= hi)]
+        if len(members) == 0:
+            continue
+        pick = members[torch.randperm(len(members), generator=generator)[:per_band]]
+        pick = pick[flat[pick].argsort(descending=True)]
+        share = len(members) / max(len(fired), 1)
+        bands[f"{lo:.2f} to {hi:.2f} ({share:.0%} of firings)"] = (
+            torch.stack(torch.unravel_index(pick, activations.shape), dim=-1), flat[pick])
+    return bands
+
+
+def token_class(tokens: Int[Tensor, "batch seq"], model, token: str | list[str] | None = None,
+                before: str | None = None, window: int = 8) -> Bool[Tensor, "batch seq"]:
+    """The positions of a class of tokens, written so a label can be tested by a program.
+
+    token: the token's text is one of these strings (None: any token);
+    before: a regular expression that must match (re.search) the text of the `window` tokens before it,
+        in the same sequence (None: any context). E.g. token=" in", before=r"\bfor\b" is "an ` in`
+        within 8 tokens after a `for`".
+    """
+    vocab = model.to_str_tokens(torch.arange(model.cfg.d_vocab), prepend_bos=False)
+    if token is None:
+        mask = torch.ones(tokens.shape, dtype=torch.bool)
+    else:
+        wanted = {token} if isinstance(token, str) else set(token)
+        unknown = wanted - set(vocab)
+        if unknown:
+            raise ValueError(f"not tokens of this model's vocabulary: {sorted(unknown)} (expected single tokens,"
+                             " with their leading space, e.g. ' in')")
+        in_vocab = torch.tensor([t in wanted for t in vocab])
+        mask = in_vocab[tokens.cpu()]
+    if before is not None:
+        pattern = re.compile(before)
+        for row, pos in mask.nonzero().tolist():
+            context = "".join(vocab[t] for t in tokens[row, max(0, pos - window) : pos].tolist())
+            mask[row, pos] = bool(pattern.search(context))
+    return mask
+
+
+def top_token_purity(scores: Float[Tensor, "batch seq"], tokens: Int[Tensor, "batch seq"], n: int = 50) -> float:
+    """The share of a direction's n highest-scoring positions that hold its most common token there.
+
+    One measure for any direction (an SAE latent, a neuron, a random direction), so they can be
+    compared fairly: the same number of examples each, all of them real firings (a positive score),
+    and position 0 (the BOS token, whose activations are far larger than any other's) left out, since
+    it tops almost every direction."""
+    flat = scores[:, 1:].flatten()
+    values, positions = flat.topk(n)
+    if not bool((values > 0).all()):
+        raise ValueError(f"this direction is positive at fewer than n={n} positions (after position 0): its top"
+                         f" {n} would count positions where it does not fire. Pick directions that fire more, or a"
+                         " smaller n.")
+    top = tokens[:, 1:].flatten()[positions.cpu()]
+    return float(torch.bincount(top).max() / n)
+
+
+@torch.no_grad()
+def tokens_raised_by_many(model, autoencoder, instance_idx: int = 0, k: int = 10) -> dict[str, int]:
+    """For each token, how many of the SAE's latents have it among the k tokens they raise most
+    (their direct logit effect): tokens that top many directions say more about the unembedding than
+    about any one latent. Sorted, most frequent first; only tokens counted more than once."""
+    effects = autoencoder.W_dec[instance_idx] @ model.W_out[0] @ model.W_U  # [n_hidden, d_vocab]
+    counts = torch.bincount(effects.topk(k, dim=-1).indices.flatten(), minlength=model.cfg.d_vocab)
+    order = counts.argsort(descending=True)
+    return {model.to_single_str_token(int(t)): int(counts[t]) for t in order if counts[t] > 1}
 
 
 def _examples(indices: Int[Tensor, "k 2"], values: Float[Tensor, " k"], tokens: Int[Tensor, "batch seq"], model,
@@ -230,17 +383,19 @@ def display_latent_examples(
 
 
 def feature_dashboard(tokens: Int[Tensor, "batch seq"], model, autoencoder, feature_idx: int, instance_idx: int = 0,
-                      k: int = 8, label: str | None = None) -> None:
+                      k: int = 8, label: str | None = None,
+                      activations: Float[Tensor, "batch seq"] | None = None) -> None:
     """One latent at a glance: its activation histogram, the tokens it raises and lowers most, and its
-    top examples with the latent's activation on every token of their context."""
+    top examples with the latent's activation on every token of their context (`activations`, the
+    latent at every token, if already computed: e.g. from LatentActivations)."""
     from IPython.display import display
 
     from utils.plotting import plot_feature_dashboard
 
     label = label or f"latent {feature_idx}"
-    activations = latent_activations(tokens, model, autoencoder, feature_idx, instance_idx)  # [batch, seq]
-    values, flat = activations.flatten().topk(k)
-    indices = torch.stack(torch.unravel_index(flat, activations.shape), dim=-1)
+    if activations is None:
+        activations = latent_activations(tokens, model, autoencoder, feature_idx, instance_idx)  # [batch, seq]
+    indices, values = top_examples(activations, k)
     effect = feature_logit_effect(model, autoencoder, feature_idx, instance_idx)
     plot_feature_dashboard(activations, top_tokens(effect, model, 8), top_tokens(effect, model, 8, largest=False),
                            label).show()
@@ -262,16 +417,20 @@ def summary(model, tokens: Int[Tensor, "batch seq"], autoencoder, hook_name: str
 
 
 def to_saelens(autoencoder, instance_idx: int = 0, hook_name: str = MLP_HOOK, model_name: str = "bundled"):
-    """One instance of a workbook `AutoEncoder` as a SAELens `StandardSAE`, to carry on with SAELens's
-    tools and trainer (on a GPU, say). The two compute the same thing: ReLU((x - b_dec) W_enc + b_enc)
-    encodes, z W_dec + b_dec decodes; only the instance axis goes."""
-    from sae_lens import StandardSAE, StandardSAEConfig
+    """One instance of a workbook SAE as a SAELens SAE, to carry on with SAELens's tools and trainer (on
+    a GPU, say): an `AutoEncoder` becomes a `StandardSAE`, a `TopKAutoEncoder` a `TopKSAE` with the same
+    k. Each pair computes the same thing: ReLU((x - b_dec) W_enc + b_enc) encodes (a TopK SAE keeps the
+    k largest first), z W_dec + b_dec decodes; only the instance axis goes."""
+    from sae_lens import StandardSAE, StandardSAEConfig, TopKSAE, TopKSAEConfig
     from sae_lens.saes.sae import SAEMetadata
 
     cfg = autoencoder.cfg
-    config = StandardSAEConfig(d_in=cfg.n_input_ae, d_sae=cfg.n_hidden_ae, apply_b_dec_to_input=True,
-                               metadata=SAEMetadata(hook_name=hook_name, model_name=model_name))
-    sae = StandardSAE(config)
+    common = {"d_in": cfg.n_input_ae, "d_sae": cfg.n_hidden_ae, "apply_b_dec_to_input": True,
+              "metadata": SAEMetadata(hook_name=hook_name, model_name=model_name)}
+    if isinstance(autoencoder, TopKAutoEncoder):
+        sae = TopKSAE(TopKSAEConfig(k=autoencoder.k, **common))
+    else:
+        sae = StandardSAE(StandardSAEConfig(**common))
     W_dec = autoencoder.normalize_and_return_W_dec()
     sae.load_state_dict({
         "W_enc": autoencoder.W_enc[instance_idx].detach().clone(),

@@ -8,13 +8,14 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from solutions import llm_sae, toy_model
+from solutions import interpretation, llm_sae, toy_model
 from utils import build
 
 NOTEBOOK = build.NOTEBOOKS / "1_toy_bottleneck.py"
 SAE_NOTEBOOK = build.NOTEBOOKS / "2_sae_training.py"
 LLM_NOTEBOOK = build.NOTEBOOKS / "3_llm_sae.py"
 N_LLM = len(llm_sae.EXERCISES)  # section 3's exercises, in notebook order
+N_INTERP = len(interpretation.EXERCISES)  # section 4's (the ablation is the fifth)
 INTERP_NOTEBOOK = build.NOTEBOOKS / "4_feature_interpretation.py"
 
 
@@ -100,13 +101,13 @@ CLASS = {
     "llm_untouched": (lambda: sae_notebook(solution=False, path=LLM_NOTEBOOK), ["not implemented"] * N_LLM),
     "llm_mean_activation": (lambda: _llm_edit("    return (acts > 0).float().mean(0)", "    return acts.mean(0)"),
                             ["passed", "failed"] + ["passed"] * (N_LLM - 2)),
-    "interp_complete": (lambda: sae_notebook(solution=True, path=INTERP_NOTEBOOK), ["passed"] * 5),
-    "interp_untouched": (lambda: sae_notebook(solution=False, path=INTERP_NOTEBOOK), ["not implemented"] * 5),
+    "interp_complete": (lambda: sae_notebook(solution=True, path=INTERP_NOTEBOOK), ["passed"] * N_INTERP),
+    "interp_untouched": (lambda: sae_notebook(solution=False, path=INTERP_NOTEBOOK), ["not implemented"] * N_INTERP),
     "interp_no_error_term": (lambda: _llm_edit("    h_ablated = acts_ablated @ autoencoder.W_dec[instance_idx] +"
                                                " autoencoder.b_dec[instance_idx] + error",
                                                "    h_ablated = acts_ablated @ autoencoder.W_dec[instance_idx] +"
                                                " autoencoder.b_dec[instance_idx]", INTERP_NOTEBOOK),
-                             ["passed", "passed", "passed", "failed", "passed"]),
+                             ["passed"] * 4 + ["failed"] + ["passed"] * (N_INTERP - 5)),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 
 import einops
 import torch
@@ -17,9 +18,9 @@ from torch.nn import functional as F
 
 from solutions import interpretation as ref
 from solutions.llm_sae import ActivationBuffer
-from solutions.sae import AutoEncoder
+from solutions.sae import AutoEncoder, TopKAutoEncoder
 from tests.checks.core import CheckFailed, call_learner, close, compare, exercise_check, expect_tensor
-from tests.checks.llm_sae import D_MLP, HOOK, N_HIDDEN, SEQ, _untouched, tiny_model, tiny_sae, tiny_tokens
+from tests.checks.llm_sae import D_MLP, HOOK, N_HIDDEN, N_INST, SEQ, _untouched, tiny_model, tiny_sae, tiny_tokens
 
 INSTANCE = 1
 N_ROWS = 7  # sequences of tiny tokens: more than one batch of BATCH_SIZE
@@ -46,38 +47,51 @@ def _pick_latents(acts: torch.Tensor, k: int) -> tuple[int, int]:
     return frequent, rare[0]
 
 
-class _NoForward(AutoEncoder):
-    """The tiny SAE with its forward disabled: highest_activating_tokens must compute one latent."""
-
-    def forward(self, h):
-        raise CheckFailed("highest_activating_tokens", "you ran the whole SAE (every latent) on the activations.",
-                          "compute only this latent: relu((h - b_dec) @ W_enc[instance_idx, :, feature_idx] + b_enc).")
+TOPK = 4  # latents a tiny TopK SAE keeps per token (of N_HIDDEN)
+ROWS = BATCH_SIZE * SEQ  # tokens in one batch of BATCH_SIZE sequences
 
 
-class _OneLatentOnly(torch.Tensor):
-    """W_enc that refuses to be multiplied whole: a product whose result has a latent axis computed every
-    latent of the instance, which is what exercise 1 asks learners not to do."""
+class _OneBatchOfLatents(torch.Tensor):
+    """The SAE's latents for one batch, refusing to be joined with other batches' latents: keeping every
+    batch's [tokens, n_instances, n_hidden] is the memory that exercise 1's batches exist to avoid."""
 
-    PRODUCTS = {torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.Tensor.__rmatmul__, torch.einsum,
-                torch.mm, torch.Tensor.mm, torch.bmm, torch.Tensor.bmm, torch.tensordot, F.linear}
+    JOINS = {torch.cat, torch.concat, torch.concatenate, torch.stack, torch.vstack, torch.row_stack}
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         result = super().__torch_function__(func, types, args, kwargs or {})
-        if func in cls.PRODUCTS and isinstance(result, torch.Tensor) and result.ndim >= 2 \
-                and result.shape[-1] == N_HIDDEN:
-            raise CheckFailed("highest_activating_tokens", "you multiplied by all of W_enc[instance_idx], computing"
-                              " every latent to keep one.", "multiply by the one column W_enc[instance_idx, :,"
-                              " feature_idx]: on the bundled SAE that is 4096 times less work and memory.")
+        if func in cls.JOINS and isinstance(result, torch.Tensor) and result.ndim >= 2 \
+                and result.shape[-1] == N_HIDDEN and result.numel() > ROWS * N_HIDDEN * N_INST:
+            raise CheckFailed("highest_activating_tokens", "you kept every batch's latents and joined them.",
+                              "from each batch keep only this latent's best k (values and positions), then merge"
+                              " those: on the bundled SAE every batch's latents together are 2 GB.")
         return result
 
 
-def _no_forward_sae() -> AutoEncoder:
-    sae = tiny_sae()
-    blocked = _NoForward(sae.cfg, device="cpu")
-    blocked.load_state_dict(sae.state_dict())
-    blocked.W_enc = torch.nn.Parameter(blocked.W_enc.detach().as_subclass(_OneLatentOnly), requires_grad=False)
-    return blocked.eval()
+def _watched(sae: AutoEncoder, calls: list[int]) -> AutoEncoder:
+    """The SAE, recording how many rows each call gets, and returning latents that refuse to be gathered up."""
+
+    def record(module, args):
+        calls.append(args[0].shape[0])
+
+    def tag(module, args, output):
+        l1, l2, loss, acts, h_rec = output
+        return l1, l2, loss, acts.as_subclass(_OneBatchOfLatents), h_rec
+
+    sae.register_forward_pre_hook(record)
+    sae.register_forward_hook(tag)
+    return sae
+
+
+
+
+def _topk_twin(sae: AutoEncoder) -> TopKAutoEncoder:
+    """The tiny SAE's weights in a TopK SAE: the same latents, but each token keeps only its TOPK largest,
+    so a latent's activation can be zero where its own formula relu((h - b_dec) @ W_enc[:, f] + b_enc[f])
+    is not."""
+    twin = TopKAutoEncoder(sae.cfg, k=TOPK, device="cpu")
+    twin.load_state_dict(sae.state_dict())
+    return twin.eval()
 
 
 #: "Changed W_dec" means more than float rounding. The bundled SAE's decoder rows are unit norm, and
@@ -94,17 +108,62 @@ def _largest_batch_seen(model) -> tuple[list[int], object]:
     return seen, handle
 
 
+def _call_top(ex, highest_activating_tokens, tokens, model, sae, latent, k):
+    """Call the learner's highest_activating_tokens and check the form of what it returns."""
+    seen, handle = _largest_batch_seen(model)
+    before = tokens.clone()
+    rows: list[int] = []
+    try:
+        result = call_learner(ex, highest_activating_tokens, tokens, model, _watched(sae, rows), latent,
+                              instance_idx=INSTANCE, k=k, batch_size=BATCH_SIZE,
+                              crash_hint="read the error: 'selected index k out of range' means topk was asked for"
+                                         " more values than it was given (use the k argument, and min(k, ...) for a"
+                                         " short last batch); a shape error, that acts was laid out wrong.")
+    finally:
+        handle.remove()
+    _untouched(ex, tokens, before, model)
+    if rows and max(rows) > ROWS:
+        raise CheckFailed(ex, f"ran the SAE on {max(rows)} tokens at once ({BATCH_SIZE} sequences of {SEQ} is"
+                              f" {ROWS}).", "run the SAE on each batch's activations as you go, and keep only the"
+                                            " best k of each: all the tokens' latents at once are 2 GB here.")
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise CheckFailed(ex, f"returned {type(result).__name__}; expected 2 values.",
+                          "return (indices, values): indices [k, 2] of (batch, seq), values [k].")
+    indices, values = result
+    if isinstance(values, torch.Tensor) and values.ndim == 1 and len(values) != k:
+        raise CheckFailed(ex, f"returned {len(values)} values; k={k} were asked for.",
+                          "use the k argument, not a number written in.")
+    if isinstance(indices, torch.Tensor) and indices.is_floating_point():
+        raise CheckFailed(ex, f"the indices are {indices.dtype} numbers, not integers.",
+                          "divide with // (or call .long()): i / seq gives a float.")
+    if isinstance(indices, torch.Tensor) and indices.dtype in (torch.int8, torch.int16, torch.int32, torch.uint8):
+        indices = indices.long()  # any integer type indexes a tensor (Int[Tensor, "k 2"])
+    expect_tensor(ex, indices, "indices", (k, 2), "k, 2 (batch, seq)", dtype=torch.long)
+    expect_tensor(ex, values, "values", (k,), "k")
+    if seen and max(seen) > BATCH_SIZE:
+        raise CheckFailed(ex, f"ran the model on {max(seen)} sequences at once (batch_size was {BATCH_SIZE}).",
+                          "loop over tokens[start : start + batch_size] and keep the best k found so far.")
+    return indices, values
+
+
+ONE_LATENT_FORMULA = ("on a TopK SAE a latent is zero unless it is among the token's k largest, so the formula for"
+                      " one latent, relu((h - b_dec) @ W_enc[:, f] + b_enc[f]), is right for section 2's L1 SAE"
+                      " only: run the SAE itself (autoencoder(h) returns acts) and keep column"
+                      " [instance_idx, feature_idx].")
+
+
 @exercise_check("highest_activating_tokens")
 def check_highest_activating_tokens(highest_activating_tokens) -> None:
     ex = "highest_activating_tokens"
     k = 5
-    model, sae, tokens = tiny_model(), _no_forward_sae(), tiny_tokens(batch=N_ROWS)
-    before = tokens.clone()
-    acts = _latent_acts(model, tiny_sae(), tokens)  # [batch, seq, n_hidden]
+    model, sae, tokens = tiny_model(), tiny_sae(), tiny_tokens(batch=N_ROWS)
+    acts = _latent_acts(model, sae, tokens)  # [batch, seq, n_hidden]
     frequent, rare = _pick_latents(acts, k)
-    W_enc, W_dec, b_enc, b_dec = (p.detach().as_subclass(torch.Tensor)[INSTANCE]
-                                  for p in (sae.W_enc, sae.W_dec, sae.b_enc, sae.b_dec))
+    W_enc, W_dec, b_enc, b_dec = (p.detach()[INSTANCE] for p in (sae.W_enc, sae.W_dec, sae.b_enc, sae.b_dec))
     h = model.run_with_cache(tokens)[1][HOOK]  # [batch, seq, d_mlp]
+
+    def top(scores):  # the k best values of a [batch, seq] score
+        return scores.flatten().topk(k).values
 
     # A latent whose strongest token is at position 0 of the last sequence: in the last, partial batch.
     peaks = acts.flatten(0, 1).argmax(0)
@@ -113,30 +172,8 @@ def check_highest_activating_tokens(highest_activating_tokens) -> None:
     if edge is None:
         raise RuntimeError("no tiny latent peaks at the last sequence's first position: change the seed")
 
-    for latent in (frequent, rare, edge):
-        seen, handle = _largest_batch_seen(model)
-        try:
-            result = call_learner(ex, highest_activating_tokens, tokens, model, sae, latent, instance_idx=INSTANCE,
-                                  k=k, batch_size=BATCH_SIZE)
-        finally:
-            handle.remove()
-        _untouched(ex, tokens, before, model)
-        if not isinstance(result, tuple) or len(result) != 2:
-            raise CheckFailed(ex, f"returned {type(result).__name__}; expected 2 values.",
-                              "return (indices, values): indices [k, 2] of (batch, seq), values [k].")
-        indices, values = result
-        if isinstance(values, torch.Tensor) and values.ndim == 1 and len(values) != k:
-            raise CheckFailed(ex, f"returned {len(values)} values; k={k} were asked for.",
-                              "use the k argument, not a number written in.")
-        expect_tensor(ex, indices, "indices", (k, 2), "k, 2 (batch, seq)", dtype=torch.long)
-        expect_tensor(ex, values, "values", (k,), "k")
-        if seen and max(seen) > BATCH_SIZE:
-            raise CheckFailed(ex, f"ran the model on {max(seen)} sequences at once (batch_size was {BATCH_SIZE}).",
-                              "loop over tokens[start : start + batch_size] and keep the best k found so far.")
-
-        def top(scores):  # the k best values of a [batch, seq] score
-            return scores.flatten().topk(k).values
-
+    for latent in (frequent, rare, edge):  # section 2's L1 SAE
+        indices, values = _call_top(ex, highest_activating_tokens, tokens, model, sae, latent, k)
         column = acts[..., latent]
         compare(ex, values, top(column), "values", mistakes={
             "the values are in the wrong order: return them highest first (topk's order, or sort descending).":
@@ -150,15 +187,15 @@ def check_highest_activating_tokens(highest_activating_tokens) -> None:
             "that is the decoder's direction (W_dec): what a latent reads is its encoder column, W_enc[i, :, f].":
                 top(F.relu((h - b_dec) @ W_dec[latent] + b_enc[latent])),
             "use instance_idx: those are instance 0's activations.":
-                top(_latent_acts(model, tiny_sae(), tokens, 0)[..., latent]),
+                top(_latent_acts(model, sae, tokens, 0)[..., latent]),
             "those are the last batch's top values only: keep the best k over all batches.":
                 top(column[-(N_ROWS % BATCH_SIZE or BATCH_SIZE):]),
             "the last, partial batch was left out: loop over range(0, len(tokens), batch_size), whose last"
             " slice may be shorter.": top(column[: N_ROWS // BATCH_SIZE * BATCH_SIZE]),
             "every position counts, the first included: the SAE's activation there is as real as anywhere.":
                 top(column[:, 1:]),
-        }, generic_hint="relu((h - b_dec) @ W_enc[instance_idx, :, feature_idx] + b_enc[instance_idx, feature_idx]),"
-                        " then topk over every (batch, seq).")
+        }, generic_hint="run the SAE on each batch (acts = autoencoder(h)[3]), keep column [instance_idx,"
+                        " feature_idx], then topk over every (batch, seq).")
         if latent != frequent:
             continue
         expected = torch.stack(torch.unravel_index(column.flatten().topk(k).indices, column.shape), dim=-1)
@@ -166,13 +203,167 @@ def check_highest_activating_tokens(highest_activating_tokens) -> None:
             continue
         if torch.equal(indices, expected.flip(-1)):
             raise CheckFailed(ex, "the indices are the wrong way round.", "each row is (batch, seq): sequence first.")
+        if {tuple(i) for i in indices.tolist()} == {tuple(i) for i in expected.tolist()}:
+            raise CheckFailed(ex, "the right positions, in the wrong order: each index no longer sits beside its value.",
+                              "when you keep the best k, reorder the indices with the same topk order as the values"
+                              " (best_indices = candidates[order]).")
         if torch.equal(indices[:, 1], expected[:, 1]) and torch.equal(indices[:, 0] % BATCH_SIZE,
                                                                         expected[:, 0] % BATCH_SIZE):
             raise CheckFailed(ex, "the sequence indices count from the start of each batch.",
                               "add the batch's start to the row index, so it indexes `tokens`.")
         raise CheckFailed(ex, f"indices {indices.tolist()} are not where those values are; expected"
                               f" {expected.tolist()}.",
-                          "a flat index i of a [batch, seq] tensor is at (i // seq, i % seq).")
+                          "two usual causes. When you keep the best k, reorder the indices with the same topk order as"
+                          " the values (best_indices = candidates[order]). And the SAE's rows are in (batch seq)"
+                          " order: lay a batch's column out as .view(batch, seq), not (seq, batch); a flat index i of"
+                          " that [batch, seq] tensor is at (i // seq, i % seq).")
+
+    # The bundled SAEs are TopK SAEs: a latent's activation is what the SAE computes, not its formula alone.
+    topk_sae = _topk_twin(sae)
+    topk_acts = _latent_acts(model, topk_sae, tokens)
+    formula = F.relu((h - b_dec) @ W_enc + b_enc)  # [batch, seq, n_hidden]: every latent by its own formula
+    differs = [i for i in range(N_HIDDEN) if (topk_acts[..., i] > 0).sum() >= k
+               and not close(top(topk_acts[..., i]), top(formula[..., i]))]
+    if not differs:
+        raise RuntimeError("no tiny latent is cut by the top k: change TOPK")  # the check's own bug
+    _, values = _call_top(ex, highest_activating_tokens, tokens, model, topk_sae, differs[0], k)
+    compare(ex, values, top(topk_acts[..., differs[0]]), "values (on a TopK SAE)",
+            mistakes={ONE_LATENT_FORMULA: top(formula[..., differs[0]])},
+            generic_hint="run the SAE on each batch (acts = autoencoder(h)[3]) and keep column [instance_idx,"
+                         " feature_idx]: the SAE's own forward is right for every architecture.")
+
+
+# ------------------------------------------------------------------------- precision and recall
+
+PR_KEYS = ("precision", "mass_precision", "recall")
+
+
+def _pr_data() -> tuple[torch.Tensor, torch.Tensor]:
+    """A latent's activations on 6 sequences of 10 tokens and a class, built so that every mistake below gives
+    its own numbers: the latent fires on about half the tokens, at many strengths, the class is a third of
+    the tokens, and the sequences differ (per-sequence averages are not the pooled share)."""
+    generator = torch.Generator().manual_seed(5)
+    activations = 3 * torch.rand(6, 10, generator=generator) ** 2
+    activations[torch.rand(6, 10, generator=generator) < 0.5] = 0.0
+    activations[0, :8] = 0.0  # a sequence where it hardly fires
+    in_class = torch.rand(6, 10, generator=generator) < 0.35
+    in_class[1] = True  # a sequence entirely of the class
+    return activations, in_class
+
+
+def _as_numbers(ex: str, result) -> dict[str, float]:
+    if not isinstance(result, dict):
+        raise CheckFailed(ex, f"returned {type(result).__name__}; expected a dict.",
+                          "return {'precision': ..., 'mass_precision': ..., 'recall': ...} (plain floats).")
+    missing = [key for key in PR_KEYS if key not in result]
+    if missing:
+        raise CheckFailed(ex, f"the dict has no {', '.join(map(repr, missing))} (its keys: {sorted(result)}).",
+                          f"use exactly these keys: {', '.join(map(repr, PR_KEYS))}.")
+    numbers = {}
+    for key in PR_KEYS:
+        value = result[key]
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise CheckFailed(ex, f"{key} is {type(value).__name__}; expected a number.",
+                              "one share over every token: a plain float (float(tensor) turns a 0-d tensor into one).")
+        numbers[key] = float(value)
+    return numbers
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-7)
+
+
+def _pr_mistakes(activations: torch.Tensor, in_class: torch.Tensor) -> dict[str, dict[str, float]]:
+    """What each realistic mistake returns, key by key: {hint: {key: value}}."""
+    fires = activations > 0
+    hits = (fires & in_class).sum()
+
+    def share(n, d):
+        return float(n / d)
+
+    per_row = [share((f & c).sum(), f.sum()) for f, c in zip(fires, in_class, strict=True) if f.any()]
+    every = torch.ones_like(fires)
+    return {
+        "precision": {
+            "precision and recall are swapped: precision is the share of the latent's firings that are on the"
+            " class (divide by how often it fires); recall is the share of the class it fires on.":
+                share(hits, in_class.sum()),
+            "that is the class's share of all tokens: precision counts only the tokens where the latent fires"
+            " (activation > 0, not >= 0).": share((every & in_class).sum(), every.sum()),
+            "that is an average of each sequence's precision: pool every token of every sequence, then divide once.":
+                sum(per_row) / len(per_row),
+            "firing means activation > 0, not above a threshold such as the mean activation.":
+                share(((activations > activations[fires].mean()) & in_class).sum(),
+                      (activations > activations[fires].mean()).sum()),
+        },
+        "mass_precision": {
+            "mass_precision weighs each firing by its activation: the sum of the activations on the class over the"
+            " sum of all its activations (counting firings is `precision`).": share(hits, fires.sum()),
+            "that is a ratio of mean activations (on the class against overall): divide the sums, not the means.":
+                share(activations[in_class].mean(), activations.mean()),
+            "that divides by the activation on the class only: divide by the latent's total activation.":
+                1.0,
+        },
+        "recall": {
+            "precision and recall are swapped: recall is the share of the class's tokens on which the latent fires"
+            " (divide by the size of the class).": share(hits, fires.sum()),
+            "firing means activation > 0: with >= 0 the latent fires on every token of the class.": 1.0,
+            "recall divides by the size of the class, not by the number of tokens.": share(hits, in_class.numel()),
+        },
+    }
+
+
+@exercise_check("label_precision_recall")
+def check_label_precision_recall(label_precision_recall) -> None:
+    ex = "label_precision_recall"
+    activations, in_class = _pr_data()
+    kept = activations.clone(), in_class.clone()
+    got = _as_numbers(ex, call_learner(ex, label_precision_recall, activations, in_class,
+                                       crash_hint="a share of nothing is nan: guard the divisions (or divide tensors,"
+                                                  " which gives nan for 0 / 0)."))
+    if not (torch.equal(activations, kept[0]) and torch.equal(in_class, kept[1])):
+        raise CheckFailed(ex, "your function changed its inputs.", "work on copies: no in-place edits"
+                          " (activations[...] = 0 or in_class &= ...) of what you were given.")
+    expected = ref.label_precision_recall(activations, in_class)
+    mistakes = _pr_mistakes(activations, in_class)
+    for key in PR_KEYS:
+        if _same(got[key], expected[key]):
+            continue
+        for hint, wrong in mistakes[key].items():
+            if _same(got[key], wrong):
+                raise CheckFailed(ex, f"{key} is {got[key]:.4f}, expected {expected[key]:.4f}.", hint)
+        if math.isclose(got[key], expected[key], rel_tol=2e-3):
+            raise CheckFailed(ex, f"{key} is {got[key]:.7f}, expected {expected[key]:.7f}: nearly.",
+                              "the formula is right but precision was lost: compute in float32 (no .half()).")
+        raise CheckFailed(ex, f"{key} is {got[key]:.4f}, expected {expected[key]:.4f}.",
+                          "precision: firings on the class / firings; mass_precision: activation on the class /"
+                          " all activation; recall: class tokens where it fires / class tokens. Firing: > 0.")
+
+    # The edges: a latent that never fires has no precision; an empty class has no recall.
+    silent = torch.zeros_like(activations)
+    edge_cases = [
+        ("a latent that never fires", silent, in_class, {"precision": math.nan, "mass_precision": math.nan,
+                                                         "recall": 0.0}),
+        ("an empty class", activations, torch.zeros_like(in_class), {"precision": 0.0, "mass_precision": 0.0,
+                                                                     "recall": math.nan}),
+    ]
+    for what, acts, cls, want in edge_cases:
+        got = _as_numbers(ex, call_learner(ex, label_precision_recall, acts.clone(), cls.clone(),
+                                           crash_hint=f"it crashed on {what}: a share of nothing is nan, so guard the"
+                                                      " division (or divide tensors: 0 / 0 gives nan)."))
+        for key in PR_KEYS:
+            if _same(got[key], want[key]):
+                continue
+            if math.isnan(want[key]):
+                raise CheckFailed(ex, f"for {what}, {key} is {got[key]}; expected nan.",
+                                  f"a share of nothing is undefined: return float('nan'), not {got[key]:g}"
+                                  " (0 would read as 'always wrong', 1 as 'always right').")
+            raise CheckFailed(ex, f"for {what}, {key} is {got[key]}; expected {want[key]:g}.",
+                              "only a share of nothing is nan: "
+                              + ("a latent that never fires has recall 0 (the class is there; it fires on none of it)."
+                                 if key == "recall" else "a latent that fires, none of it on the class, has 0."))
 
 
 # ---------------------------------------------------------------------------- logit effect

@@ -53,8 +53,9 @@ for _hint, _impl in [
     ("last batch", _top("last_batch_only", _score, per_batch=False)),
     ("start of each batch", _top("row_within_batch", _score, offset=False)),
     ("wrong way round", _top("seq_batch_swapped", _score, swap=True)),
-    ("whole SAE", _top("every_latent", _score, use_forward=True)),
     ("sequences at once", _top("one_big_batch", _score, ignore_batch_size=True)),
+    ("TopK SAE", _top("one_latent_formula", _score)),  # the spec of the L1 SAE era: right for L1, wrong for TopK
+    ("TopK SAE", _top("whole_sae_then_formula", _score, use_forward=True)),
 ]:
     mutant("highest_activating_tokens", _hint)(_impl)
 
@@ -227,7 +228,7 @@ def _train(name: str, hook: str | None = None, n_instances: int = 1, d_in: int |
            buffer_seed: int | None = None, torch_seed: int | None = None, pass_on: tuple[str, ...] = (
                "steps", "batch_size", "lr", "l1_coeff"), window=lambda steps: max(1, steps // 4),
            method: str = "advanced", dead_window=None):
-    def impl(model, tokens, hook_name, n_hidden_ae, steps=600, batch_size=1024, l1_coeff=5e-4, lr=1e-3, seed=0):
+    def impl(model, tokens, hook_name, n_hidden_ae, steps=600, batch_size=1024, l1_coeff=3e-3, lr=1e-3, seed=0):
         hook_name = hook or hook_name
         buffer = ActivationBuffer(model, tokens, n_instances, hook_name,
                                   seed=seed if buffer_seed is None else buffer_seed)
@@ -273,7 +274,7 @@ for _hint, _impl in [
 
 
 @mutant("train_sae", "expected the trained AutoEncoder")
-def returns_log(model, tokens, hook_name, n_hidden_ae, steps=600, batch_size=1024, l1_coeff=5e-4, lr=1e-3, seed=0):
+def returns_log(model, tokens, hook_name, n_hidden_ae, steps=600, batch_size=1024, l1_coeff=3e-3, lr=1e-3, seed=0):
     sae = _train("x")(model, tokens, hook_name, n_hidden_ae, 1, batch_size, l1_coeff, lr, seed)
     return sae, {}
 
@@ -295,8 +296,8 @@ def _every_latent_by_hand(h, ae, f, i):
 
 
 for _hint, _impl in [
-    ("all of W_enc[instance_idx]", _top("every_latent_by_hand", _every_latent_by_hand)),
-    ("all of W_enc[instance_idx]", _top("every_latent_by_einsum", lambda h, ae, f, i: F.relu(
+    ("TopK SAE", _top("every_latent_by_hand", _every_latent_by_hand)),
+    ("TopK SAE", _top("every_latent_by_einsum", lambda h, ae, f, i: F.relu(
         einops.einsum(h - ae.b_dec[i], ae.W_enc[i], "b s d, d h -> b s h") + ae.b_enc[i])[..., f])),
 ]:
     mutant("highest_activating_tokens", _hint)(_impl)
@@ -358,7 +359,7 @@ def subtracts_encoder_column(tokens, model, autoencoder, feature_idx, instance_i
 # --------------------------------------------------------------- right answers, written differently (round 2)
 
 @alternative("train_sae")
-def size_read_off_the_buffer(model, tokens, hook_name, n_hidden_ae, steps=600, batch_size=1024, l1_coeff=5e-4,
+def size_read_off_the_buffer(model, tokens, hook_name, n_hidden_ae, steps=600, batch_size=1024, l1_coeff=3e-3,
                              lr=1e-3, seed=0):
     """Right: reads the input size off one batch of the buffer (as the prose suggests), before training."""
     buffer = ActivationBuffer(model, tokens, 1, hook_name, seed=seed)
@@ -370,9 +371,9 @@ def size_read_off_the_buffer(model, tokens, hook_name, n_hidden_ae, steps=600, b
     return sae
 
 
-@alternative("highest_activating_tokens")
+@mutant("highest_activating_tokens", "TopK SAE")
 def one_column_by_einsum(tokens, model, autoencoder, feature_idx, instance_idx=0, k=10, batch_size=64):
-    """Right: the one encoder column, applied with einsum, all scores kept then one topk (small inputs)."""
+    """The one encoder column, applied with einsum, all scores kept then one topk: right for an L1 SAE only."""
     w = autoencoder.W_enc[instance_idx][:, feature_idx]
     scores = []
     for start in range(0, len(tokens), batch_size):
@@ -399,3 +400,178 @@ def first_position_skipped(tokens, model, autoencoder, feature_idx, instance_idx
         s[:, 0] = -float("inf")
         return s
     return _top("x", score)(tokens, model, autoencoder, feature_idx, instance_idx, k, batch_size)
+
+
+# ------------------------------------------- issue 18: the SAE's own forward, and precision and recall of a label
+
+def _by_forward(name: str, instance=None, seq_major: bool = False, one_instance: bool = False):
+    """highest_activating_tokens through the SAE's forward (the spec's way), with one mistake switched on."""
+
+    def impl(tokens, model, autoencoder, feature_idx, instance_idx=0, k=10, batch_size=32):
+        best_v, best_i = torch.empty(0), torch.empty((0, 2), dtype=torch.long)
+        for start in range(0, len(tokens), batch_size):
+            batch = tokens[start : start + batch_size]
+            h = get_mlp_activations(batch, model, 1 if one_instance else autoencoder.cfg.n_instances)
+            column = autoencoder(h)[3][:, instance_idx if instance is None else instance, feature_idx]
+            if seq_major:  # "(seq batch)": rows and positions mixed up
+                scores = column.view(batch.shape[1], batch.shape[0]).T
+            else:
+                scores = column.view(batch.shape)
+            values, flat = scores.flatten().topk(min(k, scores.numel()))
+            idx = torch.stack([flat // scores.shape[1] + start, flat % scores.shape[1]], dim=-1)
+            best_v, best_i = torch.cat([best_v, values]), torch.cat([best_i, idx])
+            keep = best_v.topk(min(k, len(best_v))).indices
+            best_v, best_i = best_v[keep], best_i[keep]
+        return best_i, best_v
+
+    impl.__name__ = name
+    return impl
+
+
+mutant("highest_activating_tokens", "instance_idx")(_by_forward("forward_instance_0", instance=0))
+mutant("highest_activating_tokens", "i // seq")(_by_forward("forward_seq_major", seq_major=True))
+alternative("highest_activating_tokens")(_by_forward("forward_one_instance_broadcast", one_instance=True))
+
+
+def _pr(name: str, fires=lambda a: a > 0, swap: bool = False, mass_by_count: bool = False,
+        mass_of_means: bool = False, mass_over_class: bool = False, recall_over_all: bool = False,
+        undefined=float("nan"), per_row: bool = False, recall_nan_when_silent: bool = False):
+    """label_precision_recall with one of a learner's mistakes switched on."""
+
+    def impl(activations, in_class):
+        f = fires(activations)
+        hits = (f & in_class).sum()
+        if per_row:
+            rows = [((r & c).sum() / r.sum()).item() for r, c in zip(f, in_class, strict=True) if r.any()]
+            precision = sum(rows) / len(rows) if rows else undefined
+        else:
+            precision = (hits / f.sum()).item() if f.any() else undefined
+        recall = (hits / (in_class.numel() if recall_over_all else in_class.sum())).item() if in_class.any() \
+            else undefined
+        if recall_nan_when_silent and not f.any():
+            recall = float("nan")
+        if mass_by_count:
+            mass = precision
+        elif mass_of_means:
+            mass = (activations[in_class].mean() / activations.mean()).item() if f.any() else undefined
+        elif mass_over_class:
+            mass = (activations[in_class].sum() / activations[in_class].sum()).item() if f.any() else undefined
+        else:
+            mass = (activations[in_class].sum() / activations.sum()).item() if f.any() else undefined
+        if swap:
+            precision, recall = recall, precision
+        return {"precision": precision, "mass_precision": mass, "recall": recall}
+
+    impl.__name__ = name
+    return impl
+
+
+for _hint, _impl in [
+    ("swapped", _pr("precision_recall_swapped", swap=True)),
+    ("not >= 0", _pr("fires_at_zero", fires=lambda a: a >= 0)),
+    ("not above a threshold", _pr("fires_above_mean", fires=lambda a: a > a[a > 0].mean())),
+    ("weighs each firing", _pr("mass_counted", mass_by_count=True)),
+    ("ratio of mean activations", _pr("mass_ratio_of_means", mass_of_means=True)),
+    ("activation on the class only", _pr("mass_over_class_mass", mass_over_class=True)),
+    ("not by the number of tokens", _pr("recall_over_every_token", recall_over_all=True)),
+    ("return float('nan')", _pr("zero_when_undefined", undefined=0.0)),
+    ("average of each sequence's precision", _pr("precision_per_sequence", per_row=True)),
+    ("recall 0", _pr("recall_nan_for_a_silent_latent", recall_nan_when_silent=True)),
+]:
+    mutant("label_precision_recall", _hint)(_impl)
+
+
+@mutant("label_precision_recall", "a share of nothing is nan")
+def python_division(activations, in_class):
+    """Counts as Python ints: 0 / 0 raises ZeroDivisionError instead of giving nan."""
+    fires = activations > 0
+    hits, n_fires, n_class = int((fires & in_class).sum()), int(fires.sum()), int(in_class.sum())
+    mass = float(activations[in_class].sum()) / float(activations.sum())
+    return {"precision": hits / n_fires, "mass_precision": mass, "recall": hits / n_class}
+
+
+@mutant("label_precision_recall", "changed its inputs")
+def zeroes_the_rest_in_place(activations, in_class):
+    fires = activations > 0
+    total = activations.sum()
+    activations[~in_class] = 0.0  # "keep only the class's activations"
+    nan = float("nan")
+    return {"precision": float((fires & in_class).sum() / fires.sum()) if fires.any() else nan,
+            "mass_precision": float(activations.sum() / total) if fires.any() else nan,
+            "recall": float((fires & in_class).sum() / in_class.sum()) if in_class.any() else nan}
+
+
+@mutant("label_precision_recall", "use exactly these keys")
+def other_key_names(activations, in_class):
+    result = _pr("x")(activations, in_class)
+    return {"precision": result["precision"], "activation_precision": result["mass_precision"],
+            "recall": result["recall"]}
+
+
+@alternative("label_precision_recall")
+def tensors_and_float_masks(activations, in_class):
+    """Right: 0-d tensors (0 / 0 gives nan by itself) and the class as a float mask."""
+    fires = (activations > 0).float()
+    c = in_class.float()
+    return {"precision": (fires * c).sum() / fires.sum(), "mass_precision": (activations * c).sum() / activations.sum(),
+            "recall": (fires * c).sum() / c.sum()}
+
+
+# ------------------------------------------------ issue 18, a learner's round on the new exercises 1 and 2
+
+@mutant("highest_activating_tokens", "ran the SAE on")
+def sae_once_on_every_token(tokens, model, autoencoder, feature_idx, instance_idx=0, k=10, batch_size=32):
+    """The model in batches, then the SAE once on every token's activations."""
+    h = torch.cat([get_mlp_activations(tokens[s : s + batch_size], model, autoencoder.cfg.n_instances)
+                   for s in range(0, len(tokens), batch_size)])
+    values, flat = autoencoder(h)[3][:, instance_idx, feature_idx].topk(k)
+    return torch.stack([flat // tokens.shape[1], flat % tokens.shape[1]], dim=-1), values
+
+
+@mutant("highest_activating_tokens", "kept every batch's latents")
+def keeps_every_batch_s_latents(tokens, model, autoencoder, feature_idx, instance_idx=0, k=10, batch_size=32):
+    acts = torch.cat([autoencoder(get_mlp_activations(tokens[s : s + batch_size], model,
+                                                      autoencoder.cfg.n_instances))[3]
+                      for s in range(0, len(tokens), batch_size)])
+    values, flat = acts[:, instance_idx, feature_idx].topk(k)
+    return torch.stack([flat // tokens.shape[1], flat % tokens.shape[1]], dim=-1), values
+
+
+@mutant("highest_activating_tokens", "reorder the indices")
+def indices_not_reordered(tokens, model, autoencoder, feature_idx, instance_idx=0, k=10, batch_size=32):
+    best_v, best_i = torch.empty(0), torch.empty((0, 2), dtype=torch.long)
+    for start in range(0, len(tokens), batch_size):
+        batch = tokens[start : start + batch_size]
+        scores = autoencoder(get_mlp_activations(batch, model, autoencoder.cfg.n_instances))[3][
+            :, instance_idx, feature_idx].view(batch.shape)
+        values, flat = scores.flatten().topk(min(k, scores.numel()))
+        idx = torch.stack([flat // scores.shape[1] + start, flat % scores.shape[1]], dim=-1)
+        candidates_v, candidates_i = torch.cat([best_v, values]), torch.cat([best_i, idx])
+        best_v = candidates_v.topk(min(k, len(candidates_v))).values
+        best_i = candidates_i[: len(best_v)]  # the values were sorted; the indices were not
+    return best_i, best_v
+
+
+@mutant("highest_activating_tokens", "divide with //")
+def float_indices(tokens, model, autoencoder, feature_idx, instance_idx=0, k=10, batch_size=32):
+    indices, values = _by_forward("x")(tokens, model, autoencoder, feature_idx, instance_idx, k, batch_size)
+    flat = (indices[:, 0] * tokens.shape[1] + indices[:, 1]).float()
+    return torch.stack([torch.floor(flat / tokens.shape[1]), flat % tokens.shape[1]], dim=-1), values
+
+
+@alternative("highest_activating_tokens")
+def int32_indices(tokens, model, autoencoder, feature_idx, instance_idx=0, k=10, batch_size=32):
+    """Right: integer indices of another width (Int[Tensor, "k 2"] allows any)."""
+    indices, values = _by_forward("x")(tokens, model, autoencoder, feature_idx, instance_idx, k, batch_size)
+    return indices.int(), values
+
+
+@mutant("label_precision_recall", "class's share of all tokens")
+def class_share_as_precision(activations, in_class):
+    result = _pr("x")(activations, in_class)
+    return {**result, "precision": float(in_class.float().mean())}
+
+
+@mutant("label_precision_recall", "float32")
+def in_half_precision(activations, in_class):
+    return _pr("x")(activations.half(), in_class)
