@@ -189,7 +189,8 @@ bands = [(0.0, 1e-4), (1e-4, 1e-2), (1e-2, 10**-1.5), (10**-1.5, 1e-1), (1e-1, 1
 for i, name in enumerate("AB"):
     f = frequency[i]
     counts = ", ".join(f"{int(((f > lo) & (f <= hi)).sum())} on {lo:.2%} to {hi:.2%}" for lo, hi in bands)
-    print(f"SAE {name}: {int((f == 0).sum())} dead; {counts} of tokens; median of the live ones {f[f > 0].median():.2%}")
+    print(f"SAE {name}: the median live latent fires on {f[f > 0].median():.2%} of tokens; {int((f == 0).sum())} dead;"
+          f" {counts} of tokens")
 
 
 # %% [markdown]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from solutions.interpretation import (
@@ -24,8 +25,8 @@ from solutions.interpretation import (
     token_class,
     top_examples,
 )
-from utils.corpus import stream_to_rows, token_stream
-from utils.loading import BUNDLED_DIR, load_autoencoder, load_model, load_tokens
+from utils.corpus import stream_to_rows
+from utils.loading import BUNDLED_DIR, HELD_OUT_FILE, load_autoencoder, load_model, load_tokenizer, load_tokens
 
 HOLDS = 0.7  # a label "holds" when at least this share of the latent's firings are on its class
 
@@ -129,14 +130,10 @@ def sae_section(s: dict) -> list[str]:
 
 
 def held_out_tokens(directory: Path) -> torch.Tensor:
-    """Every held-out token, in the rows of 128 that section 3 uses (the first 512 rows are its tokens)."""
-    from utils.loading import load_tokenizer
-
-    tokenizer = load_tokenizer(directory)
-    import hashlib
-
-    fingerprint = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()
-    n_rows = len(stream_to_rows(token_stream(tokenizer, fingerprint, "test"), 128, tokenizer.bos_token_id, seed=0))
+    """Every held-out token (the bundle's held_out_tokens.npy), in the rows of 128 that section 3 uses (its
+    512 sequences are the first rows)."""
+    stream = np.load(directory / HELD_OUT_FILE)
+    n_rows = len(stream_to_rows(stream, 128, load_tokenizer(directory).bos_token_id, seed=0))
     return load_tokens(n_rows * 128, directory=directory)
 
 
@@ -207,8 +204,10 @@ LIMITATIONS = [
     "- **Short training.** 6 million tokens, an hour on 2 CPU cores: the reconstruction loss was still falling",
     "  slowly at the end (see `l2_loss_curve` in `saes_config.json`).",
     "- **A code model.** It has seen Python source only: its features are about code, docstrings and the",
-    "  English in them. The corpus is this Python's standard library, so other Python versions give slightly",
-    "  different tokens (the numbers above are for Python 3.11, the pinned environment).",
+    "  English in them. The corpus is Python 3.11's standard library. The held-out tokens are shipped",
+    "  (`held_out_tokens.npy`), so every held-out number is the same on any Python; the training split is",
+    "  read from the running Python's standard library, so an SAE trained on another Python sees slightly",
+    "  different text.",
     "",
 ]
 

@@ -21,7 +21,7 @@ import torch
 
 from utils.corpus import END_OF_TEXT, corpus_files, stream_to_rows, tokenize_files, train_tokenizer
 from utils.device import get_device
-from utils.loading import BUNDLED_DIR, ROOT, build_model, load_tokenizer, save_model, write_checksums
+from utils.loading import BUNDLED_DIR, HELD_OUT_FILE, ROOT, build_model, load_tokenizer, save_model, write_checksums
 from utils.progress import progress_bar
 from utils.seed import set_seed
 
@@ -89,6 +89,7 @@ def main(argv=None) -> Path:
     tokenizer = load_tokenizer(out)  # reloaded from the folder, as the notebooks will
     train_stream = tokenize_files(tokenizer, train_files, desc="Tokenizing the train split")
     test_stream = tokenize_files(tokenizer, test_files, desc="Tokenizing the test split")
+    np.save(out / HELD_OUT_FILE, test_stream)  # shipped: the same held-out tokens on every Python
     bos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
     seq_len = ARCHITECTURE["n_ctx"]
     test_rows = stream_to_rows(test_stream, seq_len, bos)

@@ -90,3 +90,9 @@ def test_the_watch_puts_the_course_code_back():
     with pytest.raises(CheckFailed):
         check_train_sae(m.impl)
     assert [cls.__dict__[name] for cls, name in names] == before
+
+
+def test_every_exercise_has_its_check_in_notebook_order():
+    """A check missing from CHECKS would silently skip its mutants, alternatives and grading."""
+    for section in SECTIONS:
+        assert list(section.checks) == list(section.reference.EXERCISES), section.module

@@ -60,6 +60,28 @@ def test_load_tokens_bad_arguments_say_what_was_expected(kwargs, words):
         load_tokens(**kwargs)
 
 
+def test_held_out_tokens_come_from_the_bundle_on_any_python(model, monkeypatch):
+    """The held-out split is shipped, so sections 3 and 4 print the same numbers on every Python (the corpus is the
+    running Python's standard library); another tokenizer, or the training split, still reads the corpus."""
+    import numpy as np
+
+    from utils import corpus
+    from utils.corpus import stream_to_rows
+    from utils.loading import HELD_OUT_FILE
+
+    shipped = np.load(BUNDLED_DIR / HELD_OUT_FILE)
+    expected = stream_to_rows(shipped, 128, model.tokenizer.bos_token_id, seed=0)[:32]
+
+    def no_corpus(*args, **kwargs):
+        raise AssertionError("the held-out split was read from this Python's standard library")
+
+    monkeypatch.setattr(corpus, "token_stream", no_corpus)
+    assert torch.equal(load_tokens(4096), torch.from_numpy(expected.copy()))
+    assert torch.equal(load_tokens(4096, tokenizer=model.tokenizer), torch.from_numpy(expected.copy()))
+    with pytest.raises(AssertionError, match="standard library"):
+        load_tokens(4096, split="train")
+
+
 def test_bundled_saes_are_one_autoencoder_with_two_instances():
     sae = load_autoencoder(device="cpu")
     assert (sae.cfg.n_instances, sae.cfg.n_input_ae, sae.cfg.n_hidden_ae) == (2, 512, 4096)

@@ -30,6 +30,11 @@ BUNDLED_DIR = ROOT / "checkpoints" / "bundled"
 CHECKSUMS = "SHA256SUMS"
 MODEL_FILES = ("tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json", "model_config.json", "model.safetensors")
 SAE_FILES = ("saes_config.json", "saes.safetensors")
+#: The held-out split's token stream (the bundled tokenizer's ids, one file after another), shipped because the
+#: corpus is the running Python's standard library: read from another Python (Colab's 3.12, say) it would hold
+#: other files, and every held-out number in sections 3 and 4 would change. The training split is still read
+#: from the running Python (only training sees it).
+HELD_OUT_FILE = "held_out_tokens.npy"
 ONLINE_MODELS = ("gelu-1l",)
 ONLINE_SAE_RUNS = {"run1": 25, "run2": 47}  # Neel Nanda's published gelu-1l SAEs: file versions on the Hub
 ONLINE_SAE_REPO = "NeelNanda/sparse_autoencoder"
@@ -62,7 +67,8 @@ def sha256(path: Path) -> str:
 
 def write_checksums(directory: Path) -> None:
     """Record the sha256 of every bundled file present (run by the training scripts)."""
-    lines = [f"{sha256(directory / name)}  {name}" for name in MODEL_FILES + SAE_FILES if (directory / name).exists()]
+    lines = [f"{sha256(directory / name)}  {name}" for name in MODEL_FILES + (HELD_OUT_FILE,) + SAE_FILES
+             if (directory / name).exists()]
     (directory / CHECKSUMS).write_text("\n".join(lines) + "\n")
 
 
@@ -169,8 +175,11 @@ def load_tokens(
 
     split="test" (default): files the model and SAEs never trained on. split="train": the rest.
     tokenizer: the bundled model's (default), or another model's, e.g. `model.tokenizer` of gelu-1l.
-    The first call tokenizes the split and caches it under `.cache/corpus` (a few seconds).
+    With the bundled tokenizer the held-out tokens come from the bundle (`held_out_tokens.npy`), the same
+    on every Python; otherwise the first call tokenizes the split and caches it under `.cache/corpus`.
     """
+    import numpy as np
+
     from utils.corpus import SPLITS, stream_to_rows, token_stream
 
     if split not in SPLITS:
@@ -184,8 +193,12 @@ def load_tokens(
         tokenizer = load_tokenizer(directory)
     if tokenizer.bos_token_id is None:
         raise ValueError("the tokenizer has no BOS token: every sequence starts with one")
-    fingerprint = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()
-    stream = token_stream(tokenizer, fingerprint, split)
+    if split == "test" and (directory / HELD_OUT_FILE).exists() and _bundled_vocab(tokenizer, directory):
+        verify_checksums(directory, (HELD_OUT_FILE,))
+        stream = np.load(directory / HELD_OUT_FILE)
+    else:
+        fingerprint = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()
+        stream = token_stream(tokenizer, fingerprint, split)
     rows = stream_to_rows(stream, seq_len, tokenizer.bos_token_id, seed=seed)
     n_rows = n_tokens // seq_len
     if n_rows > len(rows):
@@ -193,6 +206,11 @@ def load_tokens(
             f"the {split} split has {len(rows) * seq_len:,} tokens in rows of {seq_len}; asked for {n_tokens:,}"
         )
     return torch.from_numpy(rows[:n_rows].copy())
+
+
+def _bundled_vocab(tokenizer, directory: Path) -> bool:
+    """Whether `tokenizer` is the bundle's own (the same vocabulary), so the shipped held-out ids fit it."""
+    return tokenizer.get_vocab() == load_tokenizer(directory).get_vocab()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -204,7 +204,7 @@ def check_highest_activating_tokens(highest_activating_tokens) -> None:
         if torch.equal(indices, expected.flip(-1)):
             raise CheckFailed(ex, "the indices are the wrong way round.", "each row is (batch, seq): sequence first.")
         if {tuple(i) for i in indices.tolist()} == {tuple(i) for i in expected.tolist()}:
-            raise CheckFailed(ex, "the right positions, in the wrong order: each index no longer sits beside its value.",
+            raise CheckFailed(ex, "the right positions in the wrong order: each index no longer sits by its value.",
                               "when you keep the best k, reorder the indices with the same topk order as the values"
                               " (best_indices = candidates[order]).")
         if torch.equal(indices[:, 1], expected[:, 1]) and torch.equal(indices[:, 0] % BATCH_SIZE,
@@ -690,6 +690,7 @@ def check_train_sae(train_sae) -> None:
 
 CHECKS = {
     "highest_activating_tokens": (check_highest_activating_tokens, "highest_activating_tokens"),
+    "label_precision_recall": (check_label_precision_recall, "label_precision_recall"),
     "feature_logit_effect": (check_feature_logit_effect, "feature_logit_effect"),
     "neuron_shares": (check_neuron_shares, "neuron_shares"),
     "feature_ablation_effect": (check_feature_ablation_effect, "feature_ablation_effect"),
