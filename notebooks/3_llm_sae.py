@@ -75,7 +75,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 import utils
-from solutions.llm_sae import MLP_HOOK, batched_mean, mean_squared_activation, stop_layer
+from solutions.llm_sae import MLP_HOOK, batched_mean, explained_variance, mean_squared_activation, stop_layer
 from tests.checks.llm_sae import (
     check_get_feature_probability,
     check_get_mlp_activations,
@@ -296,7 +296,9 @@ for lo, hi in [(-7.0, -2.0), (-2.0, -1.5), (-1.5, -1.0), (-1.0, 0.0)]:
 # large errors most (it is what the SAE was trained to minimise). Averaging over neurons and tokens
 # gives a number that does not grow with the width of the layer or the number of tokens. On its own,
 # though, the number means nothing: it is in the activations' units squared. Compare it with the
-# activations' own **mean square**, the loss of an SAE that always outputs zero.
+# activations' own **mean square**, the loss of an SAE that always outputs zero. (A convention to
+# state whenever you compare: ours is a *mean* over the neurons; SAELens's evaluations report the
+# squared error *summed* over them, `d_mlp` = 512 times larger for the same SAE.)
 
 # %% tags=["exercise"] reference="llm_sae:get_reconstruction_loss"
 @torch.no_grad()
@@ -365,7 +367,9 @@ for i, name in enumerate("AB"):
 # `blocks.0.mlp.hook_post` replaced at every position by each SAE's reconstruction (`[n_instances]`);
 # and with it replaced by zeros (a scalar).
 #
-# * `model(tokens, return_type="loss")` is the mean cross-entropy over all predicted tokens.
+# * `model(tokens, return_type="loss")` is the mean cross-entropy over all predicted tokens. Every
+#   position counts here, the BOS token's included. (SAELens's evaluations leave BOS and other special
+#   tokens out by default, so their numbers for the same SAE differ a little: say which you use.)
 # * `model.run_with_hooks(tokens, return_type="loss", fwd_hooks=[(MLP_HOOK, hook_fn)])` calls
 #   `hook_fn(activations, hook)` and uses what it returns instead. It removes the hook afterwards
 #   (a hook added with `model.add_hook` stays until `model.reset_hooks()`).
@@ -476,15 +480,19 @@ check_get_summary_metrics(get_summary_metrics)
 
 # %% tags=["experiment"]
 metrics = batched_mean(get_summary_metrics, tokens, model, autoencoder)
+variance_explained = explained_variance(tokens, model, autoencoder)  # one mean over all the tokens (given)
 dead = (frequency == 0).float().mean(-1)
 dense = (frequency > 0.1).float().mean(-1)
 for i, name in enumerate("AB"):
-    print(f"SAE {name}: L0 {metrics['l0'][i]:.1f}, explained variance {metrics['explained_variance'][i]:.1%},"
+    print(f"SAE {name}: L0 {metrics['l0'][i]:.1f}, explained variance {variance_explained[i]:.1%},"
           f" dead {dead[i]:.1%}, dense {dense[i]:.1%}")
 
 # %% [markdown]
 # (Dead and dense are counted on all 65,536 tokens at once, from `frequency`: averaged over batches
-# they would count a latent as dead if it was silent in each batch alone.)
+# they would count a latent as dead if it was silent in each batch alone. The explained variance, too,
+# is taken over all the tokens at once, with one mean (`explained_variance`, given, from running sums):
+# averaging each batch's own explained variance would measure every batch around its own mean, and
+# read slightly lower. L0 averages over batches exactly.)
 #
 # **L0 = 30 exactly**, by construction: each token keeps its 30 largest latents, 0.7% of the
 # dictionary. Published SAEs often have L0 between 10 and 100. An L1 SAE buys its sparsity with a

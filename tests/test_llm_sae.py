@@ -158,3 +158,17 @@ def test_collect_activations_does_not_depend_on_the_pass_size():
     whole = collect_activations(tokens, model, sequences_per_pass=len(tokens))
     for per_pass in (1, 2):  # 2 leaves a shorter last pass
         torch.testing.assert_close(collect_activations(tokens, model, sequences_per_pass=per_pass), whole, **SAME_MATHS)
+
+
+def test_explained_variance_uses_one_mean_whatever_the_batch_size():
+    """The pooled explained variance equals the exercise's formula on every token at once, for any batch size,
+    and differs from averaging each batch's own (which measures each batch around its own mean)."""
+    from solutions.llm_sae import batched_mean, explained_variance, get_summary_metrics
+    from tests.checks.llm_sae import tiny_model, tiny_sae, tiny_tokens
+
+    model, sae, tokens = tiny_model(), tiny_sae(), tiny_tokens(batch=7)
+    at_once = get_summary_metrics(tokens, model, sae)["explained_variance"]
+    for batch_size in (1, 2, 7):
+        torch.testing.assert_close(explained_variance(tokens, model, sae, batch_size), at_once, rtol=1e-5, atol=1e-5)
+    per_batch = batched_mean(get_summary_metrics, tokens, model, sae, batch_size=2)["explained_variance"]
+    assert not torch.allclose(per_batch, at_once, atol=1e-3)
