@@ -75,7 +75,14 @@ from torch import Tensor
 from torch.nn import functional as F
 
 import utils
-from solutions.llm_sae import MLP_HOOK, batched_mean, explained_variance, mean_squared_activation, stop_layer
+from solutions.llm_sae import (
+    MLP_HOOK,
+    batched_mean,
+    explained_variance,
+    kl_divergence_score,
+    mean_squared_activation,
+    stop_layer,
+)
 from tests.checks.llm_sae import (
     check_get_feature_probability,
     check_get_mlp_activations,
@@ -446,6 +453,25 @@ for i, name in enumerate("AB"):
 # misses of the activations costs little, but not nothing. Which tokens pay for it is
 # "going further" question 1. (Zero-ablation is a harsh baseline: replacing the MLP's output by its
 # *mean* instead would give a smaller denominator, and a lower fraction.)
+#
+# **A second view: the KL divergence.** The loss looks only at the probability of the token that came
+# next. Substituting the SAE can also reshuffle the rest of the prediction. The KL divergence from the
+# clean next-token distribution to the substituted one measures all of it, at every position; SAELens
+# reports it as a score, `1 - KL(reconstructed) / KL(zero-ablated)`, read like the fraction of loss
+# recovered. `kl_divergence_score` (given) computes both divergences:
+
+# %% tags=["experiment"]
+_, kl_reconstructed, kl_zero_ablation = batched_mean(kl_divergence_score, tokens, model, autoencoder)
+kl_score = 1 - kl_reconstructed / kl_zero_ablation
+print(f"KL divergence from the clean prediction, zero-ablated MLP: {kl_zero_ablation:.4f} nats per position")
+for i, name in enumerate("AB"):
+    print(f"SAE {name}: {kl_reconstructed[i]:.4f} nats per position with the reconstruction;"
+          f" KL divergence score {kl_score[i]:.1%} (fraction of loss recovered {recovered[i]:.1%})")
+
+# %% [markdown]
+# The two scores roughly agree, the KL score a little lower (93% against 94%): measured on the whole
+# distribution, the substitution costs slightly more than on the right token alone. Papers report
+# both; compare like with like (SAELens's defaults leave the BOS position out of both).
 
 # %% [markdown]
 # ## Exercise 7: the summary metrics

@@ -67,6 +67,8 @@ def sae_section(s: dict) -> list[str]:
     a, t, h = s["architecture"], s["training"], s["held_out"]
     rows = [
         ("cross-entropy loss recovered", [pct(x) for x in h["loss_recovered"]]),
+        *([("KL divergence score (1 - KL with the SAE / KL with the MLP zeroed)",
+             [pct(x) for x in h["kl_divergence_score"]])] if "kl_divergence_score" in h else []),
         ("loss with the SAE's reconstruction (nats)", [f"{x:.4f}" for x in h["loss_reconstructed"]]),
         ("reconstruction loss (mean squared error per neuron)", [f"{x:.5f}" for x in h["reconstruction_loss"]]),
         ("  as a share of the activations' mean square", [pct(x / h["mean_squared_activation"])

@@ -292,6 +292,33 @@ def batched_mean(fn, tokens: Int[Tensor, "batch seq"], model, autoencoder, batch
 
 
 @torch.no_grad()
+def kl_divergence_score(tokens: Int[Tensor, "batch seq"], model, autoencoder) -> tuple[
+    Float[Tensor, " inst"], Float[Tensor, " inst"], Float[Tensor, ""]
+]:
+    """How much substituting each SAE changes the model's whole next-token distribution, not only the
+    probability of the right token: the KL divergence from the clean prediction, averaged over every
+    predicted position, with the reconstruction (per SAE) and with the MLP zero-ablated.
+
+    returns (score [n_instances], kl_reconstructed [n_instances], kl_zero_ablation): the score is
+    1 - kl_reconstructed / kl_zero_ablation, SAELens's "KL div score" (1: the predictions are unchanged;
+    0: as far off as with no MLP). Average kl_* over batches before taking the score."""
+    logits, cache = model.run_with_cache(tokens, names_filter=MLP_HOOK)
+    clean = logits[:, :-1].log_softmax(-1)  # the last position predicts nothing we can score
+
+    def kl_with(replacement: Tensor) -> Tensor:
+        patched = model.run_with_hooks(tokens, fwd_hooks=[(MLP_HOOK, lambda activations, hook: replacement)])
+        log_q = patched[:, :-1].log_softmax(-1)
+        return (clean.exp() * (clean - log_q)).sum(-1).mean()  # KL(clean || patched), mean over positions
+
+    h = einops.repeat(cache[MLP_HOOK], "batch seq d_mlp -> (batch seq) inst d_mlp", inst=autoencoder.cfg.n_instances)
+    h_reconstructed = einops.rearrange(autoencoder(h)[4], "(batch seq) inst d_mlp -> inst batch seq d_mlp",
+                                       batch=tokens.shape[0]).contiguous()
+    kl_reconstructed = torch.stack([kl_with(h_reconstructed[i]) for i in range(autoencoder.cfg.n_instances)])
+    kl_zero_ablation = kl_with(torch.zeros_like(cache[MLP_HOOK]))
+    return 1 - kl_reconstructed / kl_zero_ablation, kl_reconstructed, kl_zero_ablation
+
+
+@torch.no_grad()
 def explained_variance(tokens: Int[Tensor, "batch seq"], model, autoencoder, batch_size: int = 32
                        ) -> Float[Tensor, " inst"]:
     """1 - sum((h - h')^2) / sum((h - mean(h))^2) over every token at once, with ONE mean over all the
@@ -320,6 +347,7 @@ def summary_metrics(tokens: Int[Tensor, "batch seq"], model, autoencoder, batch_
     Per-batch averages, exact for the losses, frequencies and L0 (every batch has the same number of
     tokens); the explained variance uses one mean over all the tokens (`explained_variance`)."""
     clean, reconstructed, zero = batched_mean(get_substitution_loss, tokens, model, autoencoder, batch_size)
+    _, kl_reconstructed, kl_zero = batched_mean(kl_divergence_score, tokens, model, autoencoder, batch_size)
     recon, cosine = batched_mean(get_reconstruction_loss, tokens, model, autoencoder, batch_size)
     metrics = batched_mean(get_summary_metrics, tokens, model, autoencoder, batch_size)
     frequency = batched_mean(get_feature_probability, tokens, model, autoencoder, batch_size)
@@ -334,6 +362,7 @@ def summary_metrics(tokens: Int[Tensor, "batch seq"], model, autoencoder, batch_
         "loss_zero_ablation": numbers(zero),
         "loss_reconstructed": numbers(reconstructed),
         "loss_recovered": numbers(loss_recovered(clean, reconstructed, zero)),
+        "kl_divergence_score": numbers(1 - kl_reconstructed / kl_zero),
         "reconstruction_loss": numbers(recon, 5),
         "mean_squared_activation": numbers(mean_sq, 5),
         "cosine_similarity": numbers(cosine),

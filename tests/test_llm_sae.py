@@ -172,3 +172,22 @@ def test_explained_variance_uses_one_mean_whatever_the_batch_size():
         torch.testing.assert_close(explained_variance(tokens, model, sae, batch_size), at_once, rtol=1e-5, atol=1e-5)
     per_batch = batched_mean(get_summary_metrics, tokens, model, sae, batch_size=2)["explained_variance"]
     assert not torch.allclose(per_batch, at_once, atol=1e-3)
+
+
+def test_kl_divergence_score_is_1_for_a_perfect_reconstruction_and_0_for_none():
+    from solutions.llm_sae import kl_divergence_score
+    from solutions.sae import AutoEncoder
+    from tests.checks.llm_sae import tiny_model, tiny_sae, tiny_tokens
+
+    class Returns(AutoEncoder):  # instance 0 reconstructs perfectly, instance 1 outputs zero
+        def forward(self, h):
+            out = torch.stack([h[:, 0], torch.zeros_like(h[:, 1])], dim=1)
+            return None, None, None, None, out
+
+    model, sae, tokens = tiny_model(), tiny_sae(), tiny_tokens(batch=4)
+    fake = Returns(sae.cfg, device="cpu")
+    score, kl_reconstructed, kl_zero = kl_divergence_score(tokens, model, fake)
+    assert kl_zero > 0 and torch.allclose(kl_reconstructed[0], torch.tensor(0.0), atol=1e-6)
+    torch.testing.assert_close(score, torch.tensor([1.0, 0.0]), atol=1e-5, rtol=0)
+    real, _, _ = kl_divergence_score(tokens, model, sae)
+    assert bool((real < 1).all())
