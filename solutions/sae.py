@@ -34,6 +34,9 @@ EXERCISES = (
     "AutoEncoder.forward",
     "AutoEncoder.resample_neurons_simple",
     "AutoEncoder.resample_neurons_advanced",
+    "TopKAutoEncoder.forward",
+    "Step.backward",
+    "JumpReLUAutoEncoder.forward",
 )
 
 
@@ -201,6 +204,7 @@ class AutoEncoder(nn.Module):
         neuron_resample_scale: float = 0.2,
         resample_method: str = "advanced",
         log_weights: bool = True,
+        resample_pool_batches: int = 16,
     ) -> dict[str, Tensor]:
         """Train on activations: the frozen toy model's hidden layer h = W x, or, when `source` is a
         function of the batch size, whatever it returns (a language model's MLP activations in
@@ -209,7 +213,10 @@ class AutoEncoder(nn.Module):
         Every `neuron_resample_window` steps (but not in the final window, which resampled latents
         would have no time to use), latents that never fired in the last `dead_neuron_window` steps
         (default: the whole resample window) are resampled, and Adam's running averages for them
-        are reset. Returns a log for plotting, one entry per `log_freq`
+        are reset. Advanced resampling chooses its inputs from a pool of `resample_pool_batches` fresh
+        batches (16 x 1,024 = 16,384 inputs by default; Anthropic drew from 819,200): one batch of a
+        sparse dataset holds too few badly reconstructed inputs, and dead latents would share them.
+        Returns a log for plotting, one entry per `log_freq`
         steps: `steps`, `W_dec` [time, inst, d_hidden, d_in], `frac_active` [time, inst, d_hidden]
         (mean over the last log_freq steps), `resampled` [time, inst, d_hidden], `l1_loss`,
         `l2_loss` [time, inst]. (`log_weights=False` leaves out W_dec: large for a language model's SAE.)
@@ -244,7 +251,10 @@ class AutoEncoder(nn.Module):
                 window_ends = neuron_resample_window and (step + 1) % neuron_resample_window == 0
                 if window_ends and step + neuron_resample_window < steps:
                     window = torch.stack(list(frac_active_history)[-dead_neuron_window:])
-                    resampled = resample(h, window.to(h.device), neuron_resample_scale).cpu()
+                    with torch.no_grad():
+                        pool = h if resample_method == "simple" else resample_pool(sample, batch_size,
+                                                                                   resample_pool_batches)
+                    resampled = resample(pool, window.to(h.device), neuron_resample_scale).cpu()
                     reset_adam_state(optimizer, self, resampled)
                     resampled_since_log |= resampled
 
@@ -288,9 +298,18 @@ class TopKAutoEncoder(AutoEncoder):
         Float[Tensor, "batch inst d_hidden"],
         Float[Tensor, "batch inst d_in"],
     ]:
+        """Encode keeping only each input's k largest pre-activations, decode, and score.
+
+        pre  = (h - b_dec) @ W_enc + b_enc                   [batch, inst, d_hidden]
+        acts = ReLU of pre's k largest values (self.k, per input and instance), 0 everywhere else
+        h_reconstructed, l1_loss and l2_loss as in AutoEncoder.forward
+        loss = l2_loss, mean over batch, summed over instances: no L1 term (k sets the sparsity)
+        returns (l1_loss, l2_loss, loss, acts, h_reconstructed)
+        """
         pre = einops.einsum(h - self.b_dec, self.W_enc,
                             "batch inst d_in, inst d_in d_hidden -> batch inst d_hidden") + self.b_enc
-        top = pre.topk(self.k, dim=-1)
+        top = pre.topk(self.k, dim=-1)  # per input and instance, over the latents
+        # scatter puts the kept values back in their latents' places; gradients flow to those k only.
         acts = torch.zeros_like(pre).scatter(-1, top.indices, F.relu(top.values))
         W_dec = self.normalize_and_return_W_dec()
         h_reconstructed = (
@@ -300,6 +319,142 @@ class TopKAutoEncoder(AutoEncoder):
         l2_loss = (h_reconstructed - h).pow(2).mean(-1)
         loss = l2_loss.mean(0).sum()
         return l1_loss, l2_loss, loss, acts, h_reconstructed
+
+
+def rectangle(x: Tensor) -> Tensor:
+    """The kernel of the straight-through estimators: 1 where |x| < 1/2, else 0."""
+    return (x.abs() < 0.5).to(x.dtype)
+
+
+class Step(torch.autograd.Function):
+    """H(z - threshold): 1 where z > threshold, else 0, with a *pseudo*-gradient for the threshold.
+
+    The true derivative of a step is 0 almost everywhere, so nothing could learn the threshold. The
+    straight-through estimator (Rajamanoharan et al. 2024, "Jumping Ahead") pretends the step is a
+    steep ramp of width `bandwidth` around the threshold:
+        d/dz         := 0
+        d/dthreshold := -(1 / bandwidth) * rectangle((z - threshold) / bandwidth)
+    Inputs z near the threshold (within bandwidth / 2) vote on where it should move.
+    """
+
+    @staticmethod
+    def forward(ctx, z: Tensor, threshold: Tensor, bandwidth: float) -> Tensor:
+        ctx.save_for_backward(z, threshold)
+        ctx.bandwidth = bandwidth
+        return (z > threshold).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor) -> tuple[Tensor, Tensor, None]:
+        """The gradients for (z, threshold, bandwidth), given the loss's gradient for the output:
+        z gets zeros; threshold gets grad_output * -(1/bandwidth) * rectangle((z - threshold) / bandwidth),
+        summed over every axis `threshold` was broadcast along (the batch), so it has threshold's shape;
+        bandwidth, a plain number, gets None."""
+        z, threshold = ctx.saved_tensors
+        bandwidth = ctx.bandwidth
+        grad_threshold = -grad_output * rectangle((z - threshold) / bandwidth) / bandwidth
+        # threshold [inst, d_hidden] was broadcast over the batch: its gradient is the sum over the batch.
+        return torch.zeros_like(z), grad_threshold.sum_to_size(threshold.shape), None
+
+
+class JumpReLU(torch.autograd.Function):
+    """z * H(z - threshold): z itself where it exceeds the threshold, else 0 (given).
+
+        d/dz         := H(z - threshold)                 (the true derivative, away from the jump)
+        d/dthreshold := -(threshold / bandwidth) * rectangle((z - threshold) / bandwidth)
+    The jump at the threshold has height `threshold`, so its pseudo-gradient is the step's times it.
+    """
+
+    @staticmethod
+    def forward(ctx, z: Tensor, threshold: Tensor, bandwidth: float) -> Tensor:
+        ctx.save_for_backward(z, threshold)
+        ctx.bandwidth = bandwidth
+        return z * (z > threshold).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor) -> tuple[Tensor, Tensor, None]:
+        z, threshold = ctx.saved_tensors
+        bandwidth = ctx.bandwidth
+        grad_z = grad_output * (z > threshold).to(z.dtype)
+        grad_threshold = -grad_output * threshold * rectangle((z - threshold) / bandwidth) / bandwidth
+        return grad_z, grad_threshold.sum_to_size(threshold.shape), None
+
+
+class JumpReLUAutoEncoder(AutoEncoder):
+    """An SAE whose latents switch on only above a learned per-latent threshold, and penalised by how
+    many fire (L0), not by how strongly (Rajamanoharan et al. 2024). A latent that fires passes its
+    pre-activation through unshrunk; the threshold, not a penalty on size, keeps weak noise out. The
+    threshold is stored as `log_threshold` (so it stays positive) and learned through straight-through
+    estimators (`Step`, `JumpReLU`), since the step has no useful true gradient.
+    """
+
+    log_threshold: Float[Tensor, "inst d_hidden"]
+
+    def __init__(self, cfg: AutoEncoderConfig, l0_coeff: float, threshold: float = 0.1, bandwidth: float = 1e-3,
+                 device: str | torch.device | None = None):
+        super().__init__(cfg, device)
+        if l0_coeff < 0 or threshold <= 0 or bandwidth <= 0:
+            raise ValueError(f"l0_coeff must be >= 0, threshold and bandwidth > 0; got l0_coeff={l0_coeff},"
+                             f" threshold={threshold}, bandwidth={bandwidth}")
+        self.l0_coeff, self.bandwidth, self.initial_threshold = l0_coeff, bandwidth, threshold
+        self.log_threshold = nn.Parameter(torch.full((cfg.n_instances, cfg.n_hidden_ae), math.log(threshold),
+                                                     device=self.W_enc.device))
+
+    @property
+    def threshold(self) -> Float[Tensor, "inst d_hidden"]:
+        return self.log_threshold.exp()
+
+    # A resampled latent starts small; its old threshold, learned for another direction, could keep it
+    # silent for good. Resampling therefore also puts its threshold back at the initial value.
+    @torch.no_grad()
+    def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
+        resampled = super().resample_neurons_simple(h, frac_active_in_window, neuron_resample_scale)
+        self.log_threshold[resampled] = math.log(self.initial_threshold)
+        return resampled
+
+    @torch.no_grad()
+    def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
+        resampled = super().resample_neurons_advanced(h, frac_active_in_window, neuron_resample_scale)
+        self.log_threshold[resampled] = math.log(self.initial_threshold)
+        return resampled
+
+    def forward(self, h: Float[Tensor, "batch inst d_in"]) -> tuple[
+        Float[Tensor, "batch inst"],
+        Float[Tensor, "batch inst"],
+        Float[Tensor, ""],
+        Float[Tensor, "batch inst d_hidden"],
+        Float[Tensor, "batch inst d_in"],
+    ]:
+        """Encode through a learned threshold, decode, and score with an L0 penalty.
+
+        z    = ReLU((h - b_dec) @ W_enc + b_enc)                     [batch, inst, d_hidden]
+        acts = JumpReLU.apply(z, self.threshold, self.bandwidth)     z where z > threshold, else 0
+        l0_loss = Step.apply(z, self.threshold, self.bandwidth) summed over d_hidden   [batch, inst]
+        h_reconstructed and l2_loss as in AutoEncoder.forward
+        loss = (self.l0_coeff * l0_loss + l2_loss), mean over batch, summed over instances
+        returns (l0_loss, l2_loss, loss, acts, h_reconstructed): the sparsity term first, where
+        AutoEncoder returns its l1_loss
+        """
+        z = F.relu(einops.einsum(h - self.b_dec, self.W_enc,
+                                 "batch inst d_in, inst d_in d_hidden -> batch inst d_hidden") + self.b_enc)
+        threshold = self.threshold  # exp(log_threshold): always positive
+        acts = JumpReLU.apply(z, threshold, self.bandwidth)
+        # L0 counts firing latents; through Step, it still tells each threshold which way to move.
+        l0_loss = Step.apply(z, threshold, self.bandwidth).sum(-1)
+        W_dec = self.normalize_and_return_W_dec()
+        h_reconstructed = (
+            einops.einsum(acts, W_dec, "batch inst d_hidden, inst d_hidden d_in -> batch inst d_in") + self.b_dec
+        )
+        l2_loss = (h_reconstructed - h).pow(2).mean(-1)
+        loss = (self.l0_coeff * l0_loss + l2_loss).mean(0).sum()
+        return l0_loss, l2_loss, loss, acts, h_reconstructed
+
+
+def resample_pool(sample: Callable[[int], Tensor], batch_size: int, n_batches: int
+                  ) -> Float[Tensor, "pool inst d_in"]:
+    """Fresh inputs for advanced resampling: `n_batches` batches from the training source, stacked."""
+    if n_batches < 1:
+        raise ValueError(f"resample_pool_batches must be at least 1, not {n_batches}")
+    return torch.cat([sample(batch_size) for _ in range(n_batches)])
 
 
 def toy_model_hidden(model: ToyModel, cfg: AutoEncoderConfig) -> Callable[[int], Float[Tensor, "batch inst hidden"]]:
@@ -339,7 +494,7 @@ def reset_adam_state(optimizer: torch.optim.Adam, sae: "AutoEncoder", resampled:
     inst_idx, latent_idx = torch.nonzero(resampled.to(sae.W_enc.device), as_tuple=True)
     for param, index in [(sae.W_enc, (inst_idx, slice(None), latent_idx)), (sae.b_enc, (inst_idx, latent_idx))] + (
         [] if sae.cfg.tied_weights else [(sae.W_dec, (inst_idx, latent_idx, slice(None)))]
-    ):
+    ) + ([(sae.log_threshold, (inst_idx, latent_idx))] if hasattr(sae, "log_threshold") else []):
         state = optimizer.state.get(param, {})
         for key in ("exp_avg", "exp_avg_sq"):
             if key in state:

@@ -8,12 +8,13 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from solutions import interpretation, llm_sae, toy_model
+from solutions import interpretation, llm_sae, sae, toy_model
 from utils import build
 
 NOTEBOOK = build.NOTEBOOKS / "1_toy_bottleneck.py"
 SAE_NOTEBOOK = build.NOTEBOOKS / "2_sae_training.py"
 LLM_NOTEBOOK = build.NOTEBOOKS / "3_llm_sae.py"
+N_SAE = len(sae.EXERCISES)  # section 2's exercises, in notebook order
 N_LLM = len(llm_sae.EXERCISES)  # section 3's exercises, in notebook order
 N_INTERP = len(interpretation.EXERCISES)  # section 4's (the ablation is the fifth)
 INTERP_NOTEBOOK = build.NOTEBOOKS / "4_feature_interpretation.py"
@@ -95,8 +96,8 @@ CLASS = {
         ["passed", "failed", "passed"]),
     "renamed_class": (lambda: exercise_notebook(ALL, exercise_edit=lambda s: s.replace(
         "class ToyModel(", "class MyToyModel(")), ["error"] * 3),
-    "sae_complete": (lambda: sae_notebook(solution=True), ["passed"] * 5),
-    "sae_untouched": (lambda: sae_notebook(solution=False), ["not implemented"] * 5),
+    "sae_complete": (lambda: sae_notebook(solution=True), ["passed"] * N_SAE),
+    "sae_untouched": (lambda: sae_notebook(solution=False), ["not implemented"] * N_SAE),
     "llm_complete": (lambda: sae_notebook(solution=True, path=LLM_NOTEBOOK), ["passed"] * N_LLM),
     "llm_untouched": (lambda: sae_notebook(solution=False, path=LLM_NOTEBOOK), ["not implemented"] * N_LLM),
     "llm_mean_activation": (lambda: _llm_edit("    return (acts > 0).float().mean(0)", "    return acts.mean(0)"),

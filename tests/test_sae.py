@@ -109,7 +109,7 @@ def test_headline_result_in_the_executed_notebook():
     assert found["no resampling"] <= found["advanced resampling"] - 4
 
 
-# ------------------------------------------------------------------------------ TopK SAEs (given code for now)
+# ------------------------------------------------------------------------------ TopK and JumpReLU SAEs
 
 def test_topk_keeps_at_most_k_latents_and_trains_through_them():
     from solutions.sae import TopKAutoEncoder
@@ -148,3 +148,78 @@ def test_topk_saes_save_and_load_as_topk(tmp_path):
     sae.load_state_dict({k: v.half().float() for k, v in sae.state_dict().items()})  # saved as float16
     h = torch.randn(8, 2, 512)
     torch.testing.assert_close(loaded(h)[3], sae(h)[3])
+
+
+def _ramp(z, threshold, bandwidth):
+    """The steep ramp the straight-through estimator pretends the step is: 0 below threshold - bandwidth/2,
+    1 above threshold + bandwidth/2, linear between. Its true gradient is what Step's backward must return."""
+    return ((z - threshold) / bandwidth + 0.5).clamp(0, 1)
+
+
+def test_step_and_jumprelu_pseudo_gradients_are_the_ramps():
+    """Independent of the reference's formulas: autograd of the ramp gives the step's threshold gradient;
+    JumpReLU's is the jump's height (the threshold) times it, and its z gradient the true one, H(z - threshold)."""
+    from solutions.sae import JumpReLU, Step
+
+    torch.manual_seed(0)
+    bandwidth = 0.4
+    z = torch.rand(200, 3) * 2
+    threshold = torch.full((3,), 1.0)
+    z = z[((z - threshold).abs() - bandwidth / 2).abs().min(-1).values > 1e-3]  # away from the ramp's corners
+    weights = torch.randn_like(z)
+
+    def grads(fn):
+        z_, t_ = z.clone().requires_grad_(True), threshold.clone().requires_grad_(True)
+        (fn(z_, t_) * weights).sum().backward()
+        return z_.grad, t_.grad
+
+    step_z, step_t = grads(lambda z_, t_: Step.apply(z_, t_, bandwidth))
+    ramp_z, ramp_t = grads(lambda z_, t_: _ramp(z_.detach(), t_, bandwidth))
+    torch.testing.assert_close(step_t, ramp_t)
+    assert step_z.abs().max() == 0
+    jump_z, jump_t = grads(lambda z_, t_: JumpReLU.apply(z_, t_, bandwidth))
+    torch.testing.assert_close(jump_t, threshold * ramp_t)
+    torch.testing.assert_close(jump_z, weights * (z > threshold).float())
+    assert torch.equal(JumpReLU.apply(z, threshold, bandwidth), z * (z > threshold))
+
+
+def test_jumprelu_sae_thresholds_rise_with_the_l0_penalty():
+    """Trained through the straight-through estimators, thresholds move: a stronger L0 penalty raises them
+    (and lowers L0), and resampling puts a resampled latent's threshold back at its start."""
+    from solutions.sae import JumpReLUAutoEncoder
+
+    h = torch.randn(4096, 1, 6).relu()
+
+    def train(l0_coeff):
+        torch.manual_seed(0)
+        sae = JumpReLUAutoEncoder(AutoEncoderConfig(n_instances=1, n_input_ae=6, n_hidden_ae=12), l0_coeff=l0_coeff,
+                                  threshold=0.1, bandwidth=0.2)
+        sae.optimize(lambda n: h[torch.randint(0, len(h), (n,))], batch_size=256, steps=300, lr=1e-2, log_freq=50)
+        return sae
+
+    weak, strong = train(1e-4), train(3e-2)
+    assert strong.threshold.mean() > weak.threshold.mean() + 0.05
+    with torch.no_grad():
+        assert strong(h)[0].mean() < weak(h)[0].mean()  # the first output is L0 per input
+    dead = torch.zeros(3, 1, 12)
+    dead[:, 0, :6] = 0.5
+    resampled = strong.resample_neurons_simple(h[:64], dead, 0.2)
+    assert resampled[0, 6:].all() and torch.allclose(strong.threshold[0, 6:], torch.tensor(0.1))
+
+
+def test_advanced_resampling_draws_from_a_pool_of_fresh_batches():
+    seen = []
+
+    class Watched(AutoEncoder):
+        def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
+            seen.append(h.shape[0])
+            return super().resample_neurons_advanced(h, frac_active_in_window, neuron_resample_scale)
+
+    torch.manual_seed(0)
+    sae = Watched(AutoEncoderConfig(n_instances=1, n_input_ae=3, n_hidden_ae=4))
+    sae.optimize(lambda n: torch.randn(n, 1, 3), batch_size=32, steps=20, neuron_resample_window=10,
+                 resample_pool_batches=5, log_freq=10)
+    assert seen == [160]
+    with pytest.raises(ValueError, match="resample_pool_batches must be at least 1"):
+        sae.optimize(lambda n: torch.randn(n, 1, 3), batch_size=32, steps=20, neuron_resample_window=10,
+                     resample_pool_batches=0)

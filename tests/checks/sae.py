@@ -1,4 +1,5 @@
-"""Checks for section 2 (notebooks/2_sae_training): the AutoEncoder's five exercises.
+"""Checks for section 2 (notebooks/2_sae_training): the AutoEncoder's five exercises, then TopK and
+JumpReLU SAEs (their forward passes, and the straight-through step JumpReLU learns its thresholds by).
 
 Each check judges one exercise alone: it builds the learner's object *without* the learner's
 __init__ (the reference's random parameters are put in), and where the exercise calls another one
@@ -622,10 +623,222 @@ def _check_squared_loss_weighting(AutoEncoder) -> None:
                               " expected 80%.", hint)
 
 
+# ------------------------------------------------------------------------------------- TopK forward
+
+def _copy_forward_globals(method, **replacements):
+    """The learner's method with some global names (the notebook's Step, JumpReLU) replaced by the
+    reference's, so a bug in one exercise does not show up as a failure of the next."""
+    fn = getattr(method, "__func__", method)
+    if not isinstance(fn, types.FunctionType):
+        return method
+    namespace = {**fn.__globals__, **replacements}
+    copy = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    return copy
+
+
+def _check_shapes(ex, result, batch, inst, d_in, d_hid, first="l1_loss"):
+    if not isinstance(result, tuple) or len(result) != 5:
+        length = f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""
+        raise CheckFailed(ex, f"returned {type(result).__name__}{length}; expected 5 values.",
+                          f"return {first}, l2_loss, loss, acts, h_reconstructed (in that order), as AutoEncoder does.")
+    first_value, l2, loss, acts, h_rec = result
+    expect_tensor(ex, acts, "acts", (batch, inst, d_hid), "batch, inst, d_hidden")
+    expect_tensor(ex, h_rec, "h_reconstructed", (batch, inst, d_in), "batch, inst, d_in")
+    expect_tensor(ex, first_value, first, (batch, inst), "batch, inst")
+    expect_tensor(ex, l2, "l2_loss", (batch, inst), "batch, inst")
+    expect_tensor(ex, loss, "loss", (), "")
+
+
+@exercise_check("TopKAutoEncoder.forward")
+def check_topk_forward(TopKAutoEncoder) -> None:
+    for cfg in (CFG, TIED):
+        _check_topk_forward_on(TopKAutoEncoder, cfg)
+
+
+def _check_topk_forward_on(TopKAutoEncoder, cfg: ref.AutoEncoderConfig) -> None:
+    ex = "TopKAutoEncoder.forward"
+    tied = " (tied_weights=True)" if cfg.tied_weights else ""
+    k = 2  # of 6 latents: not the default anything, and small enough that the choice matters
+    reference = ref.TopKAutoEncoder(cfg, k=k, device="cpu")
+    with torch.no_grad():
+        # Negative enough biases that some inputs' k largest pre-activations are negative: the ReLU shows.
+        reference.b_enc.copy_(0.3 * torch.randn_like(reference.b_enc) - 0.5)
+        reference.b_dec.copy_(0.5 * torch.randn_like(reference.b_dec))
+        if not cfg.tied_weights:
+            reference.W_dec.mul_(2 * torch.rand(cfg.n_instances, cfg.n_hidden_ae, 1) + 0.5)
+    learner = bare(TopKAutoEncoder, reference, use_reference_for=("normalize_and_return_W_dec",))
+    learner.k = k
+    batch, inst, d_in, d_hid = 16, cfg.n_instances, cfg.n_input_ae, cfg.n_hidden_ae
+    h = torch.randn(batch, inst, d_in) + reference.b_dec.detach()
+    result = call_learner(ex, learner, h)
+    _check_shapes(ex, result, batch, inst, d_in, d_hid)
+    l1, l2, loss, acts, h_rec = result
+    ref_l1, ref_l2, ref_loss, ref_acts, ref_h_rec = reference(h)
+    with torch.no_grad():
+        W_enc, b_enc, b_dec = reference.W_enc.detach(), reference.b_enc.detach(), reference.b_dec.detach()
+        pre = torch.einsum("bid,idh->bih", h - b_dec, W_enc) + b_enc
+
+        def keep(scores, values=pre, dim=-1):
+            idx = scores.topk(k, dim=dim).indices
+            return torch.zeros_like(values).scatter(dim, idx, values.gather(dim, idx))
+
+    assert (ref_acts.detach() == 0).logical_and(keep(pre) < 0).any(), "the check's data must exercise the ReLU"
+    compare(ex, acts, ref_acts, "acts" + tied, mistakes={
+        "the ReLU is missing: a kept pre-activation can be negative, and a latent's activation never is."
+        " Apply F.relu to the k values you keep.": keep(pre),
+        "you kept the k largest *in absolute value*; keep the k largest pre-activations (pre.topk(k)), then ReLU.":
+            F.relu(keep(pre.abs())),
+        "you took the top k over the batch axis; take it over the latents (dim=-1), per input.":
+            F.relu(keep(pre, dim=0)),
+        "you took the ReLU of every pre-activation and kept them all: keep only each input's k largest"
+        " (pre.topk(self.k, dim=-1)), zero the rest.": F.relu(pre),
+        "you forgot to centre the input: encode h - b_dec, not h.":
+            F.relu(keep(torch.einsum("bid,idh->bih", h, W_enc) + b_enc,
+                        torch.einsum("bid,idh->bih", h, W_enc) + b_enc)),
+    }, generic_hint="acts = ReLU of the k largest entries of (h - b_dec) @ W_enc + b_enc, per input; 0 elsewhere.")
+    compare(ex, h_rec, ref_h_rec, "h_reconstructed" + tied,
+            generic_hint="decode as AutoEncoder does: acts @ self.normalize_and_return_W_dec() + b_dec.")
+    compare(ex, l1, ref_l1, "l1_loss" + tied, generic_hint="l1_loss = acts.abs().sum(-1), returned for logging.")
+    compare(ex, l2, ref_l2, "l2_loss" + tied, generic_hint="l2_loss = (h_reconstructed - h)^2 averaged over d_in.")
+    compare(ex, loss, ref_loss, "loss" + tied, mistakes={
+        "the loss has an L1 term: a TopK SAE's sparsity is set by k, so its loss is the reconstruction error"
+        " alone, l2_loss.mean(0).sum().": (cfg.l1_coeff * ref_l1 + ref_l2).mean(0).sum(),
+        "you averaged over instances; sum over them (each instance is its own SAE).": ref_loss / inst,
+    }, generic_hint="loss = l2_loss.mean(0).sum().")
+    mine, theirs = dict(learner.named_parameters()), dict(reference.named_parameters())
+    compare_gradients(ex, loss, ref_loss, "loss" + tied, mine, theirs, hints=(
+        "gradients must reach the kept latents: build acts from the pre-activations themselves (scatter or a"
+        " mask times pre), not from detached values or .data."))
+
+
+# ------------------------------------------------------------------------------------- Step.backward
+
+@exercise_check("Step.backward")
+def check_step_backward(Step) -> None:
+    ex = "Step.backward"
+    batch, inst, d_hid, bandwidth = 64, 2, 5, 0.5  # a wide window (not the default 1e-3): many inputs fall in it
+    z = torch.relu(torch.randn(batch, inst, d_hid)).requires_grad_(True)
+    threshold = (0.3 + 0.4 * torch.rand(inst, d_hid)).requires_grad_(True)
+    weights = torch.randn(batch, inst, d_hid)  # the loss's gradient for the output: not all ones
+    out = call_learner(ex, Step.apply, z, threshold, bandwidth)
+    expect_tensor(ex, out, "Step.apply(z, threshold, bandwidth)", (batch, inst, d_hid), "batch, inst, d_hidden")
+    compare(ex, out, (z > threshold).float(), "the step's output",
+            generic_hint="forward returns (z > threshold) as floats (given: leave it as it was).")
+    call_learner(ex, lambda: (out * weights).sum().backward(),
+                 crash_hint="backward returns one gradient per input of forward: (grad_z, grad_threshold, None),"
+                            " None for the bandwidth (a plain number).")
+    window = ref.rectangle((z.detach() - threshold.detach()) / bandwidth)
+    want = (-weights * window / bandwidth).sum(0)
+    got_z = torch.zeros_like(z) if z.grad is None else z.grad
+    if got_z.abs().max() > 0:
+        raise CheckFailed(ex, "z gets a gradient from the step.",
+                          "the step is flat in z (its true derivative is 0 away from the jump): return zeros for z."
+                          " Only the threshold gets the straight-through pseudo-gradient.")
+    if threshold.grad is None:
+        raise CheckFailed(ex, "the threshold gets no gradient.",
+                          "return grad_output * -(1/bandwidth) * rectangle((z - threshold) / bandwidth) as its gradient.")
+    compare(ex, threshold.grad, want, "the threshold's gradient", mistakes={
+        "multiply by grad_output (the chain rule): the step's pseudo-derivative is only one factor of the loss's"
+        " gradient.": (-window / bandwidth).sum(0),
+        "the sign is wrong: raising the threshold switches inputs *off*, so d step / d threshold is negative.":
+            -want,
+        "divide by the bandwidth: the ramp the estimator pretends is there rises by 1 over a width of bandwidth.":
+            want * bandwidth,
+        "the window is rectangle((z - threshold) / bandwidth): divide the distance by the bandwidth first.":
+            (-weights * ref.rectangle(z.detach() - threshold.detach()) / bandwidth).sum(0),
+        "use ctx.bandwidth (the one forward was given), not a number written in.":
+            (-weights * ref.rectangle((z.detach() - threshold.detach()) / 1e-3) / 1e-3).sum(0),
+        "you averaged over the batch: the threshold is shared by every input, so its gradient is the sum.":
+            want / batch,
+    }, generic_hint="d step / d threshold = -(1/bandwidth) * rectangle((z - threshold) / bandwidth), times grad_output,"
+                    " summed over the batch.")
+
+
+# --------------------------------------------------------------------------------- JumpReLU forward
+
+def _reference_jumprelu(cfg: ref.AutoEncoderConfig) -> ref.JumpReLUAutoEncoder:
+    reference = ref.JumpReLUAutoEncoder(cfg, l0_coeff=0.07, threshold=0.2, bandwidth=0.3, device="cpu")
+    with torch.no_grad():
+        reference.b_enc.copy_(0.2 * torch.randn_like(reference.b_enc))
+        reference.b_dec.copy_(0.5 * torch.randn_like(reference.b_dec))
+        reference.log_threshold.copy_(torch.log(0.1 + 0.4 * torch.rand_like(reference.log_threshold)))
+        if not cfg.tied_weights:
+            reference.W_dec.mul_(2 * torch.rand(cfg.n_instances, cfg.n_hidden_ae, 1) + 0.5)
+    return reference
+
+
+@exercise_check("JumpReLUAutoEncoder.forward")
+def check_jumprelu_forward(JumpReLUAutoEncoder) -> None:
+    for cfg in (CFG, TIED):
+        _check_jumprelu_forward_on(JumpReLUAutoEncoder, cfg)
+
+
+def _check_jumprelu_forward_on(JumpReLUAutoEncoder, cfg: ref.AutoEncoderConfig) -> None:
+    ex = "JumpReLUAutoEncoder.forward"
+    tied = " (tied_weights=True)" if cfg.tied_weights else ""
+    reference = _reference_jumprelu(cfg)
+    learner = bare(JumpReLUAutoEncoder, reference, use_reference_for=("normalize_and_return_W_dec",))
+    learner.l0_coeff, learner.bandwidth, learner.initial_threshold = reference.l0_coeff, reference.bandwidth, 0.2
+    # The learner's own Step and JumpReLU are checked by their own exercise; here the reference's stand in.
+    learner.forward = types.MethodType(
+        _copy_forward_globals(JumpReLUAutoEncoder.forward, Step=ref.Step, JumpReLU=ref.JumpReLU), learner)
+    batch, inst, d_in, d_hid = 32, cfg.n_instances, cfg.n_input_ae, cfg.n_hidden_ae
+    h = torch.randn(batch, inst, d_in) + reference.b_dec.detach()
+    result = call_learner(ex, learner.forward, h)
+    _check_shapes(ex, result, batch, inst, d_in, d_hid, first="l0_loss")
+    l0, l2, loss, acts, h_rec = result
+    ref_l0, ref_l2, ref_loss, ref_acts, ref_h_rec = reference(h)
+    with torch.no_grad():
+        W_enc, b_enc, b_dec = reference.W_enc.detach(), reference.b_enc.detach(), reference.b_dec.detach()
+        z = F.relu(torch.einsum("bid,idh->bih", h - b_dec, W_enc) + b_enc)
+        log_threshold = reference.log_threshold.detach()
+    assert ((z > 0) & (z <= log_threshold.exp())).any(), "the check's data must exercise the threshold"
+    compare(ex, acts, ref_acts, "acts" + tied, mistakes={
+        "the threshold cuts nothing: that is a plain ReLU. Pass z through JumpReLU.apply(z, self.threshold,"
+        " self.bandwidth), with self.threshold = exp(log_threshold) (log_threshold itself is negative here, so a"
+        " comparison with it lets every active latent through).": z,
+        "you forgot to centre the input: encode h - b_dec, not h.":
+            (lambda z_: z_ * (z_ > log_threshold.exp()).float())(F.relu(torch.einsum("bid,idh->bih", h, W_enc) + b_enc)),
+    }, generic_hint="acts = JumpReLU.apply(z, self.threshold, self.bandwidth) with z = ReLU((h - b_dec) @ W_enc + b_enc).")
+    compare(ex, h_rec, ref_h_rec, "h_reconstructed" + tied,
+            generic_hint="decode as AutoEncoder does: acts @ self.normalize_and_return_W_dec() + b_dec.")
+    compare(ex, l0, ref_l0, "l0_loss" + tied, mistakes={
+        "the sparsity term is an L1 (the sum of the activations): a JumpReLU SAE penalises how many latents fire,"
+        " l0_loss = Step.apply(z, self.threshold, self.bandwidth).sum(-1).": ref_acts.detach().sum(-1),
+        "count the latents above the threshold, not every latent the ReLU lets through.": (z > 0).float().sum(-1),
+    }, generic_hint="l0_loss = Step.apply(z, self.threshold, self.bandwidth).sum(-1): how many latents fire.")
+    compare(ex, l2, ref_l2, "l2_loss" + tied, generic_hint="l2_loss = (h_reconstructed - h)^2 averaged over d_in.")
+    compare(ex, loss, ref_loss, "loss" + tied, mistakes={
+        "weigh the L0 term by self.l0_coeff, not cfg.l1_coeff (that is the L1 SAE's coefficient).":
+            (cfg.l1_coeff * ref_l0 + ref_l2).mean(0).sum(),
+        "you forgot to multiply the L0 term by self.l0_coeff.": (ref_l0 + ref_l2).mean(0).sum(),
+        "the loss has no sparsity term: add self.l0_coeff * l0_loss.": ref_l2.mean(0).sum(),
+        "you averaged over instances; sum over them (each instance is its own SAE).": ref_loss / inst,
+    }, generic_hint="loss = (self.l0_coeff * l0_loss + l2_loss).mean(0).sum().")
+    # The values can all be right while the thresholds learn nothing: a plain comparison (z > threshold) has no
+    # gradient. Both terms must pass the straight-through gradients to log_threshold.
+    mine, theirs = dict(learner.named_parameters()), dict(reference.named_parameters())
+    compare_gradients(ex, l0, ref_l0, "l0_loss" + tied, mine, theirs, hints={
+        None: "count with Step.apply(z, self.threshold, self.bandwidth) on z, the ReLU'd pre-activations (not on acts:"
+              " latents just below the threshold must vote too), and not with (z > threshold), which has no gradient;"
+              " pass self.bandwidth, not a number written in."})
+    compare_gradients(ex, l2, ref_l2, "l2_loss" + tied, mine, theirs, hints={
+        "log_threshold": "the thresholds get no (or the wrong) reconstruction gradient: compute acts with"
+                         " JumpReLU.apply(z, self.threshold, self.bandwidth), not z * (z > threshold), and pass"
+                         " self.bandwidth, not a number written in.",
+        None: "compute l2_loss from h_reconstructed and acts as they are, with nothing detached on the way."})
+    compare_gradients(ex, loss, ref_loss, "loss" + tied, mine, theirs, hints=(
+        "build the loss from l0_loss and l2_loss themselves, not from detached copies or .item()."))
+
+
 CHECKS = {
     "AutoEncoder.__init__": (check_init, "AutoEncoder"),
     "AutoEncoder.normalize_and_return_W_dec": (check_normalize_and_return_W_dec, "AutoEncoder"),
     "AutoEncoder.forward": (check_forward, "AutoEncoder"),
     "AutoEncoder.resample_neurons_simple": (check_resample_neurons_simple, "AutoEncoder"),
     "AutoEncoder.resample_neurons_advanced": (check_resample_neurons_advanced, "AutoEncoder"),
+    "TopKAutoEncoder.forward": (check_topk_forward, "TopKAutoEncoder"),
+    "Step.backward": (check_step_backward, "Step"),
+    "JumpReLUAutoEncoder.forward": (check_jumprelu_forward, "JumpReLUAutoEncoder"),
 }

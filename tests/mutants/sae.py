@@ -678,3 +678,159 @@ class WholeMatrixNorm(AutoEncoder):
         W = self.W_dec.data
         self.W_dec.data = W / (W.norm(dim=(1, 2), keepdim=True) + self.cfg.weight_normalize_eps)
         return self.W_dec
+
+
+# ------------------------------------------------------------------------------------- TopK forward
+
+from solutions.sae import JumpReLU, JumpReLUAutoEncoder, Step, TopKAutoEncoder, rectangle  # noqa: E402
+
+
+def _topk(self, h, relu=True, score=None, dim=-1, l1_term=False, centre=True, detach=False, mean_inst=False):
+    pre = einops.einsum(h - self.b_dec if centre else h, self.W_enc, "b i d, i d h -> b i h") + self.b_enc
+    idx = (score(pre) if score else pre).topk(self.k, dim=dim).indices
+    values = pre.gather(dim, idx)
+    values = F.relu(values) if relu else values
+    acts = torch.zeros_like(pre).scatter(dim, idx, values.detach() if detach else values)
+    h_rec = einops.einsum(acts, self.normalize_and_return_W_dec(), "b i h, i h d -> b i d") + self.b_dec
+    l1, l2 = acts.abs().sum(-1), (h_rec - h).pow(2).mean(-1)
+    per = (self.cfg.l1_coeff * l1 + l2) if l1_term else l2
+    loss = per.mean(0).mean() if mean_inst else per.mean(0).sum()
+    return l1, l2, loss, acts, h_rec
+
+
+def _topk_mutant(hint, **kwargs):
+    return mutant("TopKAutoEncoder.forward", hint)(type(_class_name("TopK", hint), (TopKAutoEncoder,), {
+        "forward": lambda self, h: _topk(self, h, **kwargs)}))
+
+
+_topk_mutant("Apply F.relu to the k values you keep", relu=False)
+_topk_mutant("in absolute value", score=torch.abs)
+_topk_mutant("over the batch axis", dim=0)
+_topk_mutant("reconstruction error alone", l1_term=True)
+_topk_mutant("forgot to centre the input", centre=False)
+_topk_mutant("not from detached values", detach=True)
+_topk_mutant("you averaged over instances", mean_inst=True)
+
+
+@mutant("TopKAutoEncoder.forward", "keep only each input's k largest")
+class TopKWithoutTheTopK(TopKAutoEncoder):
+    """Copied AutoEncoder.forward and dropped the L1 term, but never kept only k."""
+
+    def forward(self, h):
+        acts = F.relu(einops.einsum(h - self.b_dec, self.W_enc, "b i d, i d h -> b i h") + self.b_enc)
+        h_rec = einops.einsum(acts, self.normalize_and_return_W_dec(), "b i h, i h d -> b i d") + self.b_dec
+        l2 = (h_rec - h).pow(2).mean(-1)
+        return acts.sum(-1), l2, l2.mean(0).sum(), acts, h_rec
+
+
+@alternative("TopKAutoEncoder.forward")
+class TopKByMask(TopKAutoEncoder):
+    """A mask of the k largest, times the ReLU'd pre-activations (no scatter)."""
+
+    def forward(self, h):
+        pre = einops.einsum(h - self.b_dec, self.W_enc, "b i d, i d h -> b i h") + self.b_enc
+        kth = pre.topk(self.k, dim=-1).values[..., -1:]
+        acts = F.relu(pre) * (pre >= kth)
+        h_rec = einops.einsum(acts, self.normalize_and_return_W_dec(), "b i h, i h d -> b i d") + self.b_dec
+        l2 = (h_rec - h).pow(2).mean(-1)
+        return acts.abs().sum(-1), l2, l2.mean(0).sum(), acts, h_rec
+
+
+# ------------------------------------------------------------------------------------- Step.backward
+
+def _step_backward(ctx, grad_output, chain=True, sign=-1, scale=True, divide_distance=True, bandwidth=None,
+                   grad_z=False, reduce="sum"):
+    z, threshold = ctx.saved_tensors
+    bw = bandwidth or ctx.bandwidth
+    window = rectangle((z - threshold) / bw if divide_distance else z - threshold)
+    g = sign * window * (grad_output if chain else 1.0) / (bw if scale else 1.0)
+    g = g.mean(0) if reduce == "mean" else g.sum_to_size(threshold.shape)
+    return (grad_output if grad_z else torch.zeros_like(z)), g, None
+
+
+def _step_mutant(hint, **kwargs):
+    return mutant("Step.backward", hint)(type(_class_name("Step", hint), (Step,), {
+        "backward": staticmethod(lambda ctx, grad_output: _step_backward(ctx, grad_output, **kwargs))}))
+
+
+_step_mutant("multiply by grad_output", chain=False)
+_step_mutant("the sign is wrong", sign=1)
+_step_mutant("divide by the bandwidth", scale=False)
+_step_mutant("divide the distance by the bandwidth first", divide_distance=False)
+_step_mutant("use ctx.bandwidth", bandwidth=1e-3)
+_step_mutant("z gets a gradient from the step", grad_z=True)
+_step_mutant("its gradient is the sum", reduce="mean")
+
+
+@mutant("Step.backward", "None for the bandwidth")
+class StepTwoGradients(Step):
+    @staticmethod
+    def backward(ctx, grad_output):
+        z, threshold = ctx.saved_tensors
+        return torch.zeros_like(z), -grad_output * rectangle((z - threshold) / ctx.bandwidth) / ctx.bandwidth
+
+
+@alternative("Step.backward")
+class StepWithWhere(Step):
+    """The window written with torch.where and abs, the sum over the batch left to autograd."""
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        z, threshold = ctx.saved_tensors
+        inside = ((z - threshold).abs() < ctx.bandwidth / 2)
+        return None, torch.where(inside, -grad_output / ctx.bandwidth, 0.0), None
+
+
+# ---------------------------------------------------------------------------------- JumpReLU forward
+
+def _jump(self, h, acts_fn="jumprelu", l0_fn="step", threshold="exp", coeff="l0", centre=True, mean_inst=False,
+          bandwidth=None):
+    z = F.relu(einops.einsum(h - self.b_dec if centre else h, self.W_enc, "b i d, i d h -> b i h") + self.b_enc)
+    theta = self.log_threshold if threshold == "log" else self.threshold
+    bw = bandwidth or self.bandwidth
+    acts = {"jumprelu": lambda: JumpReLU.apply(z, theta, bw), "relu": lambda: z,
+            "compare": lambda: z * (z > theta).float()}[acts_fn]()
+    l0 = {"step": lambda: Step.apply(z, theta, bw), "step_on_acts": lambda: Step.apply(acts, theta, bw),
+          "count": lambda: (z > theta).float(), "l1": lambda: acts, "relu_count": lambda: (z > 0).float()}[l0_fn]()
+    l0 = l0.sum(-1)
+    h_rec = einops.einsum(acts, self.normalize_and_return_W_dec(), "b i h, i h d -> b i d") + self.b_dec
+    l2 = (h_rec - h).pow(2).mean(-1)
+    c = {"l0": self.l0_coeff, "l1": self.cfg.l1_coeff, "none": 1.0, "zero": 0.0}[coeff]
+    per = (c * l0 + l2).mean(0)
+    return l0, l2, per.mean() if mean_inst else per.sum(), acts, h_rec
+
+
+def _jump_mutant(hint, **kwargs):
+    return mutant("JumpReLUAutoEncoder.forward", hint)(type(_class_name("Jump", hint), (JumpReLUAutoEncoder,), {
+        "forward": lambda self, h: _jump(self, h, **kwargs)}))
+
+
+_jump_mutant("that is a plain ReLU", acts_fn="relu")
+_jump_mutant("log_threshold itself is negative", threshold="log")
+_jump_mutant("not z * (z > threshold)", acts_fn="compare")
+_jump_mutant("which has no gradient", l0_fn="count")
+_jump_mutant("latents just below the threshold must vote too", l0_fn="step_on_acts")
+_jump_mutant("the sparsity term is an L1", l0_fn="l1")
+_jump_mutant("not every latent the ReLU lets through", l0_fn="relu_count")
+_jump_mutant("not cfg.l1_coeff", coeff="l1")
+_jump_mutant("forgot to multiply the L0 term", coeff="none")
+_jump_mutant("the loss has no sparsity term", coeff="zero")
+_jump_mutant("you forgot to centre the input", centre=False)
+_jump_mutant("you averaged over instances", mean_inst=True)
+_jump_mutant("not a number written in", bandwidth=1e-3)
+
+
+@alternative("JumpReLUAutoEncoder.forward")
+class JumpThroughStep(JumpReLUAutoEncoder):
+    """The same maths in another order: clamp for the ReLU, the threshold as torch.exp inline, L2 first."""
+
+    def forward(self, h):
+        pre = einops.einsum(h - self.b_dec, self.W_enc, "b i d, i d h -> b i h") + self.b_enc
+        z = pre.clamp(min=0)
+        theta = torch.exp(self.log_threshold)
+        acts = JumpReLU.apply(z, theta, self.bandwidth)
+        h_rec = einops.einsum(acts, self.normalize_and_return_W_dec(), "b i h, i h d -> b i d") + self.b_dec
+        l2 = (h_rec - h).pow(2).mean(-1)
+        l0 = Step.apply(z, theta, self.bandwidth).sum(-1)
+        loss = (l2 + self.l0_coeff * l0).mean(0).sum()
+        return l0, l2, loss, acts, h_rec
