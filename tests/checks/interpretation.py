@@ -17,6 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from solutions import interpretation as ref
+from solutions import sae as sae_module
 from solutions.llm_sae import ActivationBuffer
 from solutions.sae import AutoEncoder, TopKAutoEncoder
 from tests.checks.core import CheckFailed, call_learner, close, compare, exercise_check, expect_tensor
@@ -68,8 +69,10 @@ class _OneBatchOfLatents(torch.Tensor):
         return result
 
 
-def _watched(sae: AutoEncoder, calls: list[int]) -> AutoEncoder:
-    """The SAE, recording how many rows each call gets, and returning latents that refuse to be gathered up."""
+@contextlib.contextmanager
+def _watched(sae: AutoEncoder, calls: list[int]):
+    """The SAE, recording how many rows each call gets, and returning latents that refuse to be gathered up
+    (its hooks are removed afterwards: the check's SAE serves several calls)."""
 
     def record(module, args):
         calls.append(args[0].shape[0])
@@ -78,9 +81,12 @@ def _watched(sae: AutoEncoder, calls: list[int]) -> AutoEncoder:
         l1, l2, loss, acts, h_rec = output
         return l1, l2, loss, acts.as_subclass(_OneBatchOfLatents), h_rec
 
-    sae.register_forward_pre_hook(record)
-    sae.register_forward_hook(tag)
-    return sae
+    handles = [sae.register_forward_pre_hook(record), sae.register_forward_hook(tag)]
+    try:
+        yield sae
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 
@@ -114,11 +120,12 @@ def _call_top(ex, highest_activating_tokens, tokens, model, sae, latent, k):
     before = tokens.clone()
     rows: list[int] = []
     try:
-        result = call_learner(ex, highest_activating_tokens, tokens, model, _watched(sae, rows), latent,
-                              instance_idx=INSTANCE, k=k, batch_size=BATCH_SIZE,
-                              crash_hint="read the error: 'selected index k out of range' means topk was asked for"
-                                         " more values than it was given (use the k argument, and min(k, ...) for a"
-                                         " short last batch); a shape error, that acts was laid out wrong.")
+        with _watched(sae, rows) as watched:
+            result = call_learner(ex, highest_activating_tokens, tokens, model, watched, latent,
+                                  instance_idx=INSTANCE, k=k, batch_size=BATCH_SIZE,
+                                  crash_hint="read the error: 'selected index k out of range' means topk was asked"
+                                             " for more values than it was given (use the k argument, and min(k, ...)"
+                                             " for a short last batch); a shape error, that acts was laid out wrong.")
     finally:
         handle.remove()
     _untouched(ex, tokens, before, model)
@@ -519,6 +526,7 @@ class _TrainingWatch:
     def __init__(self):
         self.buffers, self.batches, self.init_seeds, self.optimize_calls, self.resamples = [], [], [], [], []
         self.training = False
+        self.pooling = False  # advanced resampling draws its pool of inputs from the buffer too: not steps
 
     @contextlib.contextmanager
     def watching(self):
@@ -529,6 +537,7 @@ class _TrainingWatch:
             (AutoEncoder, "optimize"): self._record_optimize,
             (AutoEncoder, "resample_neurons_simple"): self._record_resample("simple"),
             (AutoEncoder, "resample_neurons_advanced"): self._record_resample("advanced"),
+            (sae_module, "resample_pool"): self._record_pool,
         }
         originals = {key: key[0].__dict__[key[1]] for key in patches}
         try:
@@ -549,10 +558,19 @@ class _TrainingWatch:
 
     def _record_batch(self, original):
         def __call__(buffer, batch_size):
-            if self.training:  # a batch drawn to read the input size, before training, is not a step
+            if self.training and not self.pooling:  # batches to read the input size, or to resample from, are not steps
                 self.batches.append(batch_size)
             return original(buffer, batch_size)
         return __call__
+
+    def _record_pool(self, original):
+        def resample_pool(*args, **kwargs):
+            self.pooling = True
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.pooling = False
+        return resample_pool
 
     def _record_init(self, original):
         def __init__(sae, *args, **kwargs):
@@ -588,8 +606,8 @@ class _TrainingWatch:
         return None
 
 
-def _judge_training(ex: str, watch: _TrainingWatch, hook: str, seed: int) -> None:
-    """Fail, naming the mistake, unless the call trained as the spec says (TRAIN_ARGS, `hook`, `seed`)."""
+def _judge_training(ex: str, watch: _TrainingWatch, seed: int) -> None:
+    """Fail, naming the mistake, unless the call trained as the spec says (TRAIN_ARGS, `seed`)."""
     steps, batch_size = TRAIN_ARGS["steps"], TRAIN_ARGS["batch_size"]
     if not watch.buffers:
         raise CheckFailed(ex, "no ActivationBuffer was created.",
@@ -675,7 +693,7 @@ def check_train_sae(train_sae) -> None:
     if watch.buffers and watch.buffers[-1]["hook_name"] != hook:
         raise CheckFailed(ex, f"the ActivationBuffer reads {watch.buffers[-1]['hook_name']}, not hook_name={hook}.",
                           sizes)
-    _judge_training(ex, watch, hook, seed)
+    _judge_training(ex, watch, seed)
     explained = _explained_variance(sae, model, held_out, hook)
     if explained < MIN_EXPLAINED_VARIANCE:
         raise CheckFailed(ex, f"the trained SAE explains {explained:.0%} of the activations' variance on held-out"
