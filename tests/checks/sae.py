@@ -625,6 +625,14 @@ def _check_squared_loss_weighting(AutoEncoder) -> None:
 
 # ------------------------------------------------------------------------------------- TopK forward
 
+#: When a TopK or JumpReLU forward crashes: the likeliest cause is W_dec used directly (tied SAEs have none).
+DECODE_CRASH = ("with tied_weights=True there is no W_dec: decode with what self.normalize_and_return_W_dec()"
+                " returns, which handles both cases. (Otherwise, look at each tensor's shape.)")
+#: W_dec's gradient is wrong while the values are right: the decoder was normalised by hand.
+OWN_NORMALISATION = ("decode with self.normalize_and_return_W_dec() (it rescales W_dec's rows in place and returns"
+                     " the parameter itself), not a normalisation of your own: dividing by the norm inside autograd"
+                     " changes W_dec's gradient.")
+
 def _copy_forward_globals(method, **replacements):
     """The learner's method with some global names (the notebook's Step, JumpReLU) replaced by the
     reference's, so a bug in one exercise does not show up as a failure of the next."""
@@ -671,7 +679,7 @@ def _check_topk_forward_on(TopKAutoEncoder, cfg: ref.AutoEncoderConfig) -> None:
     learner.k = k
     batch, inst, d_in, d_hid = 16, cfg.n_instances, cfg.n_input_ae, cfg.n_hidden_ae
     h = torch.randn(batch, inst, d_in) + reference.b_dec.detach()
-    result = call_learner(ex, learner, h)
+    result = call_learner(ex, learner, h, crash_hint=DECODE_CRASH)
     _check_shapes(ex, result, batch, inst, d_in, d_hid)
     l1, l2, loss, acts, h_rec = result
     ref_l1, ref_l2, ref_loss, ref_acts, ref_h_rec = reference(h)
@@ -707,9 +715,10 @@ def _check_topk_forward_on(TopKAutoEncoder, cfg: ref.AutoEncoderConfig) -> None:
         "you averaged over instances; sum over them (each instance is its own SAE).": ref_loss / inst,
     }, generic_hint="loss = l2_loss.mean(0).sum().")
     mine, theirs = dict(learner.named_parameters()), dict(reference.named_parameters())
-    compare_gradients(ex, loss, ref_loss, "loss" + tied, mine, theirs, hints=(
-        "gradients must reach the kept latents: build acts from the pre-activations themselves (scatter or a"
-        " mask times pre), not from detached values or .data."))
+    compare_gradients(ex, loss, ref_loss, "loss" + tied, mine, theirs, hints={
+        None: "gradients must reach the kept latents: build acts from the pre-activations themselves (scatter or a"
+              " mask times pre), not from detached values or .data.",
+        **({} if cfg.tied_weights else {"W_dec": OWN_NORMALISATION})})
 
 
 # ------------------------------------------------------------------------------------- Step.backward
@@ -785,7 +794,7 @@ def _check_jumprelu_forward_on(JumpReLUAutoEncoder, cfg: ref.AutoEncoderConfig) 
         _copy_forward_globals(JumpReLUAutoEncoder.forward, Step=ref.Step, JumpReLU=ref.JumpReLU), learner)
     batch, inst, d_in, d_hid = 32, cfg.n_instances, cfg.n_input_ae, cfg.n_hidden_ae
     h = torch.randn(batch, inst, d_in) + reference.b_dec.detach()
-    result = call_learner(ex, learner.forward, h)
+    result = call_learner(ex, learner.forward, h, crash_hint=DECODE_CRASH)
     _check_shapes(ex, result, batch, inst, d_in, d_hid, first="l0_loss")
     l0, l2, loss, acts, h_rec = result
     ref_l0, ref_l2, ref_loss, ref_acts, ref_h_rec = reference(h)
@@ -804,7 +813,7 @@ def _check_jumprelu_forward_on(JumpReLUAutoEncoder, cfg: ref.AutoEncoderConfig) 
     compare(ex, h_rec, ref_h_rec, "h_reconstructed" + tied,
             generic_hint="decode as AutoEncoder does: acts @ self.normalize_and_return_W_dec() + b_dec.")
     compare(ex, l0, ref_l0, "l0_loss" + tied, mistakes={
-        "the sparsity term is an L1 (the sum of the activations): a JumpReLU SAE penalises how many latents fire,"
+        "yours is an L1 term (the sum of the activations), but a JumpReLU SAE penalises how many latents fire:"
         " l0_loss = Step.apply(z, self.threshold, self.bandwidth).sum(-1).": ref_acts.detach().sum(-1),
         "count the latents above the threshold, not every latent the ReLU lets through.": (z > 0).float().sum(-1),
     }, generic_hint="l0_loss = Step.apply(z, self.threshold, self.bandwidth).sum(-1): how many latents fire.")
@@ -822,12 +831,13 @@ def _check_jumprelu_forward_on(JumpReLUAutoEncoder, cfg: ref.AutoEncoderConfig) 
     compare_gradients(ex, l0, ref_l0, "l0_loss" + tied, mine, theirs, hints={
         None: "count with Step.apply(z, self.threshold, self.bandwidth) on z, the ReLU'd pre-activations (not on acts:"
               " latents just below the threshold must vote too), and not with (z > threshold), which has no gradient;"
-              " pass self.bandwidth, not a number written in."})
+              " pass self.threshold itself (not a detached copy) and self.bandwidth, not a number written in."})
     compare_gradients(ex, l2, ref_l2, "l2_loss" + tied, mine, theirs, hints={
         "log_threshold": "the thresholds get no (or the wrong) reconstruction gradient: compute acts with"
                          " JumpReLU.apply(z, self.threshold, self.bandwidth), not z * (z > threshold), and pass"
                          " self.bandwidth, not a number written in.",
-        None: "compute l2_loss from h_reconstructed and acts as they are, with nothing detached on the way."})
+        None: "compute l2_loss from h_reconstructed and acts as they are, with nothing detached on the way.",
+        **({} if cfg.tied_weights else {"W_dec": OWN_NORMALISATION})})
     compare_gradients(ex, loss, ref_loss, "loss" + tied, mine, theirs, hints=(
         "build the loss from l0_loss and l2_loss themselves, not from detached copies or .item()."))
 

@@ -810,7 +810,7 @@ _jump_mutant("log_threshold itself is negative", threshold="log")
 _jump_mutant("not z * (z > threshold)", acts_fn="compare")
 _jump_mutant("which has no gradient", l0_fn="count")
 _jump_mutant("latents just below the threshold must vote too", l0_fn="step_on_acts")
-_jump_mutant("the sparsity term is an L1", l0_fn="l1")
+_jump_mutant("yours is an L1 term", l0_fn="l1")
 _jump_mutant("not every latent the ReLU lets through", l0_fn="relu_count")
 _jump_mutant("not cfg.l1_coeff", coeff="l1")
 _jump_mutant("forgot to multiply the L0 term", coeff="none")
@@ -834,3 +834,47 @@ class JumpThroughStep(JumpReLUAutoEncoder):
         l0 = Step.apply(z, theta, self.bandwidth).sum(-1)
         loss = (l2 + self.l0_coeff * l0).mean(0).sum()
         return l0, l2, loss, acts, h_rec
+
+
+def _own_normalisation(self):
+    """The learner normalises the decoder inline, inside autograd (not with normalize_and_return_W_dec)."""
+    if self.cfg.tied_weights:
+        W = self.W_enc.transpose(-1, -2)
+    else:
+        W = self.W_dec
+    return W / (W.norm(dim=-1, keepdim=True) + self.cfg.weight_normalize_eps)
+
+
+@mutant("TopKAutoEncoder.forward", "not a normalisation of your own")
+class TopKOwnNormalisation(TopKAutoEncoder):
+    def forward(self, h):
+        self.normalize_and_return_W_dec = lambda: _own_normalisation(self)
+        return _topk(self, h)
+
+
+@mutant("JumpReLUAutoEncoder.forward", "not a normalisation of your own")
+class JumpOwnNormalisation(JumpReLUAutoEncoder):
+    def forward(self, h):
+        self.normalize_and_return_W_dec = lambda: _own_normalisation(self)
+        return _jump(self, h)
+
+
+@mutant("TopKAutoEncoder.forward", "with tied_weights=True there is no W_dec")
+class TopKRawDecoderAttribute(TopKAutoEncoder):
+    def forward(self, h):
+        self.normalize_and_return_W_dec()
+        W_dec = self.W_dec
+        self.normalize_and_return_W_dec = lambda: W_dec
+        return _topk(self, h)
+
+
+@mutant("JumpReLUAutoEncoder.forward", "not a detached copy")
+class JumpDetachedThreshold(JumpReLUAutoEncoder):
+    def forward(self, h):
+        z = F.relu(einops.einsum(h - self.b_dec, self.W_enc, "b i d, i d h -> b i h") + self.b_enc)
+        theta = self.threshold.detach()
+        acts = JumpReLU.apply(z, theta, self.bandwidth)
+        h_rec = einops.einsum(acts, self.normalize_and_return_W_dec(), "b i h, i h d -> b i d") + self.b_dec
+        l2 = (h_rec - h).pow(2).mean(-1)
+        l0 = Step.apply(z, theta, self.bandwidth).sum(-1)
+        return l0, l2, (self.l0_coeff * l0 + l2).mean(0).sum(), acts, h_rec
