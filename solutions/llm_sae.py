@@ -297,17 +297,18 @@ def kl_divergence_score(tokens: Int[Tensor, "batch seq"], model, autoencoder) ->
 ]:
     """How much substituting each SAE changes the model's whole next-token distribution, not only the
     probability of the right token: the KL divergence from the clean prediction, averaged over every
-    predicted position, with the reconstruction (per SAE) and with the MLP zero-ablated.
+    position (the last one's prediction too, as SAELens does: it is a prediction like the others, only
+    its answer is not in the batch), with the reconstruction (per SAE) and with the MLP zero-ablated.
 
     returns (score [n_instances], kl_reconstructed [n_instances], kl_zero_ablation): the score is
     1 - kl_reconstructed / kl_zero_ablation, SAELens's "KL div score" (1: the predictions are unchanged;
     0: as far off as with no MLP). Average kl_* over batches before taking the score."""
     logits, cache = model.run_with_cache(tokens, names_filter=MLP_HOOK)
-    clean = logits[:, :-1].log_softmax(-1)  # the last position predicts nothing we can score
+    clean = logits.log_softmax(-1)
 
     def kl_with(replacement: Tensor) -> Tensor:
         patched = model.run_with_hooks(tokens, fwd_hooks=[(MLP_HOOK, lambda activations, hook: replacement)])
-        log_q = patched[:, :-1].log_softmax(-1)
+        log_q = patched.log_softmax(-1)
         return (clean.exp() * (clean - log_q)).sum(-1).mean()  # KL(clean || patched), mean over positions
 
     h = einops.repeat(cache[MLP_HOOK], "batch seq d_mlp -> (batch seq) inst d_mlp", inst=autoencoder.cfg.n_instances)
