@@ -15,3 +15,35 @@ def test_training_scripts_smoke():
     assert set(record["held_out"]) >= {"loss_recovered", "l0", "dead_fraction", "explained_variance"}
     assert load_autoencoder(device="cpu", directory=out.parent / "saes").cfg.n_instances == 2
     assert (BUNDLED_DIR / CHECKSUMS).read_text() == before
+
+
+def test_frontier_and_resampling_scripts_smoke():
+    from scripts import compare_resampling, train_frontier
+
+    before = (BUNDLED_DIR / CHECKSUMS).read_text()
+    record = train_frontier.main(["--smoke", "--device", "cpu"])
+    assert {p["architecture"] for p in record["points"]} == {"l1", "topk"}
+    assert all({"l0", "loss_recovered", "explained_variance"} <= set(p) for p in record["points"] + record["bundled"])
+    table = compare_resampling.main(["--smoke"])["instances_recovering_all"]
+    assert set(table) == set(compare_resampling.METHODS) and all(len(v) == 1 for v in table.values())
+    assert (BUNDLED_DIR / CHECKSUMS).read_text() == before
+
+
+def test_the_recorded_frontier_is_the_recipe_of_section_4s_own_sae():
+    """The frontier's points were trained as section 4's exercise 6 trains the learner's SAE, so that the
+    learner's point can be drawn on it."""
+    import inspect
+
+    from solutions.interpretation import train_sae
+    from utils.loading import load_frontier
+
+    frontier = load_frontier()
+    recipe = frontier["recipe"]
+    defaults = {k: v.default for k, v in inspect.signature(train_sae).parameters.items()}
+    assert recipe["lr"] == defaults["lr"] and recipe["seed"] == defaults["seed"]
+    notebook = (BUNDLED_DIR.parent.parent / "notebooks" / "4_feature_interpretation.py").read_text()
+    assert (f"n_hidden_ae={recipe['n_hidden_ae']}, steps={recipe['steps']}, batch_size={recipe['batch_size']}"
+            in notebook)
+    assert f"load_tokens({recipe['train_tokens']:_}, seq_len=128, split=\"train\"" in notebook
+    assert {p["architecture"] for p in frontier["points"]} == {"l1", "topk"}
+    assert {"simple", "none"} <= set(frontier["resampling_l1"])

@@ -8,6 +8,7 @@ from utils.plotting import (
     plot_features_in_2d,
     plot_firing_fractions,
     plot_firing_frequency_histogram,
+    plot_frontier,
     plot_histograms,
     plot_WtW,
     use_offline_renderer,
@@ -18,5 +19,5 @@ from utils.seed import set_seed
 __all__ = [
     "get_device", "progress_bar", "set_seed", "use_offline_renderer", "plot_features_in_2d", "plot_WtW",
     "plot_feature_norms", "plot_dimensions_per_feature", "plot_firing_fractions",
-    "plot_firing_frequency_histogram", "plot_histograms", "plot_feature_dashboard",
+    "plot_firing_frequency_histogram", "plot_histograms", "plot_feature_dashboard", "plot_frontier",
 ]

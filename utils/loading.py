@@ -35,6 +35,8 @@ SAE_FILES = ("saes_config.json", "saes.safetensors")
 #: other files, and every held-out number in sections 3 and 4 would change. The training split is still read
 #: from the running Python (only training sees it).
 HELD_OUT_FILE = "held_out_tokens.npy"
+#: The sparsity-fidelity frontier: small SAEs of several architectures, measured (scripts/train_frontier.py).
+FRONTIER_FILE = "frontier.json"
 ONLINE_MODELS = ("gelu-1l",)
 ONLINE_SAE_RUNS = {"run1": 25, "run2": 47}  # Neel Nanda's published gelu-1l SAEs: file versions on the Hub
 ONLINE_SAE_REPO = "NeelNanda/sparse_autoencoder"
@@ -67,7 +69,7 @@ def sha256(path: Path) -> str:
 
 def write_checksums(directory: Path) -> None:
     """Record the sha256 of every bundled file present (run by the training scripts)."""
-    lines = [f"{sha256(directory / name)}  {name}" for name in MODEL_FILES + (HELD_OUT_FILE,) + SAE_FILES
+    lines = [f"{sha256(directory / name)}  {name}" for name in MODEL_FILES + (HELD_OUT_FILE,) + SAE_FILES + (FRONTIER_FILE,)
              if (directory / name).exists()]
     (directory / CHECKSUMS).write_text("\n".join(lines) + "\n")
 
@@ -305,3 +307,12 @@ def require_network(name: str) -> None:
             f"{name!r} downloads from huggingface.co, which cannot be reached here (offline?):"
             " use the bundled default, load_model() / load_autoencoder(), which needs no network"
         )
+
+
+def load_frontier(directory: Path = BUNDLED_DIR) -> dict:
+    """The recorded sparsity-fidelity frontier (scripts/train_frontier.py): its training recipe and its
+    points, each an architecture, its sparsity dial and section 3's summary metrics."""
+    import json
+
+    verify_checksums(directory, (FRONTIER_FILE,))
+    return json.loads((directory / FRONTIER_FILE).read_text())

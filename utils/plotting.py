@@ -283,3 +283,40 @@ def plot_feature_dashboard(activations: Float[Tensor, " tokens"], raised: list[t
     fig.update_xaxes(title_text="logit change per unit of activation", row=1, col=2)
     fig.update_layout(title=title, height=420, width=900, bargap=0, margin=dict(l=60, r=20, t=80, b=50))
     return fig
+
+
+FRONTIER_NAMES = {"l1": "L1 (section 2's AutoEncoder)", "topk": "TopK", "jumprelu": "JumpReLU"}
+FRONTIER_DIALS = {"l1": "l1_coeff", "topk": "k", "jumprelu": "l0_coeff"}
+
+
+def plot_frontier(points: list[dict], marks: dict[str, dict] | None = None, title: str | None = None) -> go.Figure:
+    """The sparsity-fidelity frontier: L0 (log scale) against the fraction of the loss recovered (left)
+    and the explained variance (right), one line per architecture (points: dicts with `architecture`,
+    its dial, `l0`, `loss_recovered`, `explained_variance`), and `marks` (name -> such a dict) drawn
+    as single labelled points: the bundled SAEs, your own."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=["CE loss recovered", "explained variance"])
+    colors = {"l1": "#1f77b4", "topk": "#d62728", "jumprelu": "#2ca02c"}
+    for arch in FRONTIER_NAMES:
+        line = sorted((p for p in points if p["architecture"] == arch), key=lambda p: p["l0"])
+        if not line:
+            continue
+        dial = FRONTIER_DIALS[arch]
+        for col, metric in enumerate(("loss_recovered", "explained_variance"), start=1):
+            fig.add_trace(go.Scatter(
+                x=[round(p["l0"], 2) for p in line], y=[round(p[metric], 4) for p in line], mode="lines+markers",
+                name=FRONTIER_NAMES[arch], legendgroup=arch, showlegend=col == 1, line=dict(color=colors[arch]),
+                text=[f"{dial} = {p[dial]:g}" for p in line],
+                hovertemplate="%{text}<br>L0 %{x}<br>%{y:.1%}<extra></extra>"), row=1, col=col)
+    symbols = ["star", "diamond", "x", "circle-open"]
+    for i, (name, p) in enumerate((marks or {}).items()):
+        for col, metric in enumerate(("loss_recovered", "explained_variance"), start=1):
+            fig.add_trace(go.Scatter(
+                x=[round(p["l0"], 2)], y=[round(p[metric], 4)], mode="markers", name=name, legendgroup=name,
+                showlegend=col == 1, marker=dict(symbol=symbols[i % len(symbols)], size=13, color="black"),
+                hovertemplate=f"{name}<br>L0 %{{x}}<br>%{{y:.1%}}<extra></extra>"), row=1, col=col)
+    fig.update_xaxes(type="log", title_text="L0 (latents firing per token, log scale)")
+    fig.update_yaxes(tickformat=".0%")
+    fig.update_layout(title=title or "Sparsity against fidelity: up and to the left is better", height=420,
+                      width=980, margin=dict(l=60, r=20, t=80, b=50))
+    return fig
