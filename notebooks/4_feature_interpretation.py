@@ -85,7 +85,7 @@ from solutions.interpretation import (
     top_token_purity,
     top_tokens,
 )
-from solutions.llm_sae import MLP_HOOK, ActivationBuffer, collect_activations, get_mlp_activations
+from solutions.llm_sae import MLP_HOOK, ActivationBuffer, collect_activations, get_mlp_activations, summary_metrics
 from solutions.sae import AutoEncoder, AutoEncoderConfig
 from tests.checks.interpretation import (
     check_feature_ablation_effect,
@@ -95,7 +95,7 @@ from tests.checks.interpretation import (
     check_neuron_shares,
     check_train_sae,
 )
-from utils.loading import BUNDLED_DIR, load_autoencoder, load_model, load_tokens
+from utils.loading import BUNDLED_DIR, load_autoencoder, load_frontier, load_model, load_tokens
 
 utils.use_offline_renderer()
 utils.set_seed(0)
@@ -617,34 +617,68 @@ def train_sae(
 check_train_sae(train_sae)
 
 # %% [markdown]
-# Now train one on the **residual stream after attention**, `blocks.0.hook_resid_mid` (256 dimensions),
-# with 2048 latents, on 400,000 tokens of the *training* split, at the default L1 coefficient (3e-3).
-# The cell prints how long it took (the first run also tokenizes the training split, once). Then
-# section 3's measures, on the held-out tokens. Try another `HOOK` (`blocks.0.hook_resid_post`,
-# `blocks.0.ln2.hook_normalized`, `blocks.0.mlp.hook_pre`) or another `L1_COEFF`, and compare.
+# Now train one on the MLP's output, `blocks.0.mlp.hook_post`, the hook the bundled SAEs read, with
+# 2,048 latents (half theirs), on 400,000 tokens of the *training* split, at an L1 coefficient of
+# 1.5e-3. The cell prints how long it took (the first run also tokenizes the training split, once), then
+# section 3's measures on the first 128 held-out sequences.
 
 # %% tags=["experiment"]
-HOOK = "blocks.0.hook_resid_mid"
-L1_COEFF = 3e-3
+HOOK = MLP_HOOK
+L1_COEFF = 1.5e-3
 train_tokens = load_tokens(400_000, seq_len=128, split="train", tokenizer=model.tokenizer)
 started = time.perf_counter()
 my_sae = train_sae(model, train_tokens, HOOK, n_hidden_ae=2048, steps=600, batch_size=1024, l1_coeff=L1_COEFF)
 print(f"trained in {time.perf_counter() - started:.0f} s (wall)")
 my_sae.requires_grad_(False)
 with torch.no_grad():
-    mine = summary(model, tokens[:64], my_sae, HOOK)
+    mine = summary(model, tokens[:128], my_sae, HOOK)
 print(f"your SAE on {HOOK}: L0 {mine['l0']:.1f}, explained variance {mine['explained_variance']:.1%},"
       f" dead {mine['dead_fraction']:.1%}")
 
 # %% [markdown]
-# Half a minute on a 2-core CPU (a few seconds on a GPU) gives a sparse SAE, L0 about 40, that
-# explains only about 60% of the variance: far from the bundled SAEs' fidelity (86%), which took an
-# hour. How many latents die varies from run to run (a tenth on our CPU, almost none on a GPU we tried:
-# the random draws differ), and resampling every 150 steps revives some. An L1 SAE buys its sparsity
-# with a penalty that also shrinks the activations it keeps. `L1_COEFF` is the dial: raise it and L0
-# falls with the explained variance; lower it and both rise. To find your SAE's latents, write a
-# `highest_activating_tokens` that reads your hook (the exercise reads the MLP; going further,
-# question 2).
+# ## Where your SAE stands: the sparsity–fidelity frontier
+#
+# One SAE is one point: how sparse it is (L0) against how faithful (the loss recovered, the variance
+# explained). Turn the sparsity dial (the L1 coefficient) and the point moves: sparser, and less
+# faithful. Papers compare SAE *architectures* by the whole curve each one traces, its **frontier**.
+# `scripts/train_frontier.py` trained L1 SAEs at five coefficients and TopK SAEs (section 2) at five k,
+# each exactly as your `train_sae` just did (the same hook, latents, tokens, steps, resampling and seed;
+# only the architecture and its dial differ), and measured them on the same 128 held-out sequences.
+# `load_frontier` reads what it recorded; your SAE and the bundled ones are marked. (JumpReLU SAEs are
+# not on it: their L0 penalty moves only the thresholds, and in 600 steps Adam cannot move them far
+# enough from where they start. The script's notes give the numbers.)
+
+# %% tags=["experiment"]
+frontier = load_frontier()
+print(f"{'architecture':>12} {'dial':>18} {'L0':>7} {'CE recovered':>13} {'explained var.':>15} {'dead':>6}")
+for point in frontier["points"]:
+    dial = utils.plotting.FRONTIER_DIALS[point["architecture"]]
+    print(f"{point['architecture']:>12} {dial + ' = ' + format(point[dial], 'g'):>18} {point['l0']:7.1f}"
+          f" {point['loss_recovered']:13.1%} {point['explained_variance']:15.1%} {point['dead_fraction']:6.1%}")
+marks = {}
+if MODEL_NAME == "bundled":
+    marks["bundled SAE A (4,096 latents, 10x the tokens)"] = frontier["bundled"][0]
+if MODEL_NAME == "bundled" and HOOK == MLP_HOOK:  # the frontier is the bundled model's MLP
+    with torch.no_grad():
+        yours = summary_metrics(tokens[: frontier["eval_sequences"]], model, my_sae)
+    marks[f"your SAE (L1 {L1_COEFF:g})"] = {k: (v[0] if isinstance(v, list) else v) for k, v in yours.items()}
+    print(f"your SAE: L0 {yours['l0'][0]:.1f}, CE recovered {yours['loss_recovered'][0]:.1%},"
+          f" explained variance {yours['explained_variance'][0]:.1%}")
+utils.plot_frontier(frontier["points"], marks).show()
+
+# %% [markdown]
+# At every L0, TopK reconstructs better than L1. Firing 32 latents per token, TopK recovers 88% of the
+# loss (75% of the variance); the L1 SAE at your coefficient fires about 41 and recovers 75% (62%), and
+# TopK with only 8 (78%) still does better. Two things cost the L1 SAE: shrinkage (section 2: the
+# penalty makes every activation it keeps too small), and dead latents (19% of its latents never fire
+# on these tokens; TopK from k = 32 on, none). The L1 dial is also touchy: from 3e-3 to 7.5e-4, L0 goes
+# from 8 to 168. Your SAE trained with the frontier's recipe, so its point sits on the L1 curve at
+# 1.5e-3 (on another Python, whose standard library is other training text, near it); set `L1_COEFF`
+# to 1e-3 and retrain, and it moves along the curve.
+#
+# The bundled SAE sits far above both curves (L0 30, 94% of the loss): twice the latents and ten times
+# the training tokens matter as much as the architecture. A frontier compares recipes only at equal
+# budgets, which is why every point on it was trained alike.
 
 # %% [markdown]
 # ## Outgrowing the laptop: SAELens
@@ -688,9 +722,11 @@ with torch.no_grad():
 # 1. **Follow another latent through every view.** Pick one from the selector above (or a random live
 #    latent) and write its label from the examples alone; then check it with its logit effect and an
 #    ablation. How often do the two ends agree?
-# 2. **Your SAE's latents.** Write the residual-stream version of `highest_activating_tokens` (read
-#    `HOOK` instead of the MLP) and find an interpretable latent of your SAE. Its logit effect is then
-#    `W_dec[0, f] @ W_U`, without `W_out`: why?
+# 2. **Another hook.** Train your SAE on the residual stream after attention (`HOOK =
+#    "blocks.0.hook_resid_mid"`, 256 dimensions; or `blocks.0.hook_resid_post`, `blocks.0.mlp.hook_pre`).
+#    Write the version of `highest_activating_tokens` that reads `HOOK` instead of the MLP and find an
+#    interpretable latent. On the residual stream its logit effect is `W_dec[0, f] @ W_U`, without
+#    `W_out`: why? (The frontier above is the MLP's; another hook's would have to be trained anew.)
 # 3. **Twins.** For latent 4056, find its best match in SAE B (section 3's `max_cosine_similarity`):
 #    does the twin fire on the same tokens? Compare their precision and recall on the ` in` class.
 # 4. **The BOS latents.** Several latents of SAE A fire on the BOS token of every sequence and almost
