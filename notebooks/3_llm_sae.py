@@ -471,7 +471,11 @@ for i, name in enumerate("AB"):
 # %% [markdown]
 # The two scores roughly agree, the KL score a little lower (93% against 94%): measured on the whole
 # distribution, the substitution costs slightly more than on the right token alone. Papers report
-# both; compare like with like (SAELens's defaults leave the BOS position out of both).
+# both; compare like with like (SAELens's defaults leave the BOS position out of both). Told to keep
+# special tokens (`run_evals(..., exclude_special_tokens=False)`), SAELens's evaluation of SAE A gives
+# the same CE losses, KL score, L0, explained variance and cosine as this section's functions, to
+# float rounding, and an MSE exactly 512 times ours: the workbook's tests compare them
+# (`tests/test_saelens_evals.py`, both ways of treating special tokens).
 
 # %% [markdown]
 # ## Exercise 7: the summary metrics
