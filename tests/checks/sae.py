@@ -730,13 +730,21 @@ def check_step_backward(Step) -> None:
     z = torch.relu(torch.randn(batch, inst, d_hid)).requires_grad_(True)
     threshold = (0.3 + 0.4 * torch.rand(inst, d_hid)).requires_grad_(True)
     weights = torch.randn(batch, inst, d_hid)  # the loss's gradient for the output: not all ones
+    backward_hint = ("backward returns one gradient per input of forward: (grad_z, grad_threshold, None), None for"
+                     " the bandwidth (a plain number).")
+    # First backward on its own, as autograd will call it: what it returns is checked here, not inside torch.
+    ctx = types.SimpleNamespace(saved_tensors=(z.detach(), threshold.detach()), bandwidth=bandwidth,
+                                needs_input_grad=(True, True, False))
+    grads = call_learner(ex, Step.backward, ctx, weights, crash_hint=backward_hint)
+    if not isinstance(grads, tuple) or len(grads) != 3:
+        length = f" of length {len(grads)}" if isinstance(grads, (tuple, list)) else ""
+        raise CheckFailed(ex, f"backward returned {type(grads).__name__}{length}; expected a tuple of 3 gradients.",
+                          backward_hint)
     out = call_learner(ex, Step.apply, z, threshold, bandwidth)
     expect_tensor(ex, out, "Step.apply(z, threshold, bandwidth)", (batch, inst, d_hid), "batch, inst, d_hidden")
     compare(ex, out, (z > threshold).float(), "the step's output",
             generic_hint="forward returns (z > threshold) as floats (given: leave it as it was).")
-    call_learner(ex, lambda: (out * weights).sum().backward(),
-                 crash_hint="backward returns one gradient per input of forward: (grad_z, grad_threshold, None),"
-                            " None for the bandwidth (a plain number).")
+    call_learner(ex, lambda: (out * weights).sum().backward(), crash_hint=backward_hint)
     window = ref.rectangle((z.detach() - threshold.detach()) / bandwidth)
     want = (-weights * window / bandwidth).sum(0)
     got_z = torch.zeros_like(z) if z.grad is None else z.grad
