@@ -69,8 +69,8 @@ def sha256(path: Path) -> str:
 
 def write_checksums(directory: Path) -> None:
     """Record the sha256 of every bundled file present (run by the training scripts)."""
-    lines = [f"{sha256(directory / name)}  {name}" for name in MODEL_FILES + (HELD_OUT_FILE,) + SAE_FILES + (FRONTIER_FILE,)
-             if (directory / name).exists()]
+    names = MODEL_FILES + (HELD_OUT_FILE,) + SAE_FILES + (FRONTIER_FILE,)
+    lines = [f"{sha256(directory / name)}  {name}" for name in names if (directory / name).exists()]
     (directory / CHECKSUMS).write_text("\n".join(lines) + "\n")
 
 

@@ -754,7 +754,8 @@ def check_step_backward(Step) -> None:
                           " Only the threshold gets the straight-through pseudo-gradient.")
     if threshold.grad is None:
         raise CheckFailed(ex, "the threshold gets no gradient.",
-                          "return grad_output * -(1/bandwidth) * rectangle((z - threshold) / bandwidth) as its gradient.")
+                          "return grad_output * -(1/bandwidth) * rectangle((z - threshold) / bandwidth) as its"
+                          " gradient.")
     compare(ex, threshold.grad, want, "the threshold's gradient", mistakes={
         "multiply by grad_output (the chain rule): the step's pseudo-derivative is only one factor of the loss's"
         " gradient.": (-window / bandwidth).sum(0),
@@ -816,8 +817,10 @@ def _check_jumprelu_forward_on(JumpReLUAutoEncoder, cfg: ref.AutoEncoderConfig) 
         " self.bandwidth), with self.threshold = exp(log_threshold) (log_threshold itself is negative here, so a"
         " comparison with it lets every active latent through).": z,
         "you forgot to centre the input: encode h - b_dec, not h.":
-            (lambda z_: z_ * (z_ > log_threshold.exp()).float())(F.relu(torch.einsum("bid,idh->bih", h, W_enc) + b_enc)),
-    }, generic_hint="acts = JumpReLU.apply(z, self.threshold, self.bandwidth) with z = ReLU((h - b_dec) @ W_enc + b_enc).")
+            (lambda z_: z_ * (z_ > log_threshold.exp()).float())(
+                F.relu(torch.einsum("bid,idh->bih", h, W_enc) + b_enc)),
+    }, generic_hint="acts = JumpReLU.apply(z, self.threshold, self.bandwidth) with"
+                    " z = ReLU((h - b_dec) @ W_enc + b_enc).")
     compare(ex, h_rec, ref_h_rec, "h_reconstructed" + tied,
             generic_hint="decode as AutoEncoder does: acts @ self.normalize_and_return_W_dec() + b_dec.")
     compare(ex, l0, ref_l0, "l0_loss" + tied, mistakes={
