@@ -33,12 +33,12 @@ METHODS = {"none": (None, 1), "simple": ("simple", 1), "advanced, last batch": (
            "advanced, pool of 16 batches": ("advanced", 16)}
 
 
-def toy_model(seed: int) -> ToyModel:
+def toy_model(seed: int, steps: int = 10_000) -> ToyModel:
     s = SETTINGS
     set_seed(seed)
     model = ToyModel(ToyModelConfig(s["n_instances"], s["n_features"], s["n_hidden"]),
                      feature_probability=s["feature_probability"])
-    optimize(model, steps=10_000)
+    optimize(model, steps=steps)
     return model
 
 
@@ -66,7 +66,7 @@ def main(argv=None) -> dict:
     started = time.time()
     table = {name: [] for name in METHODS}
     for seed in seeds:
-        model = toy_model(seed)
+        model = toy_model(seed, steps=200 if args.smoke else 10_000)
         for name, (method, pool) in METHODS.items():
             table[name].append(recovered(model, seed, method, pool, steps))
         print(f"seed {seed}: " + ", ".join(f"{name} {counts[-1]}/8" for name, counts in table.items()), flush=True)

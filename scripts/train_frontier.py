@@ -96,7 +96,7 @@ def main(argv=None) -> dict:
     model.requires_grad_(False)
     train_tokens = load_tokens(recipe["train_tokens"], seq_len=128, split="train", tokenizer=model.tokenizer)
     eval_tokens = load_tokens(65_536, seq_len=128, split="test", tokenizer=model.tokenizer)
-    eval_tokens = eval_tokens[:FRONTIER_EVAL_SEQUENCES].to(device)
+    eval_tokens = eval_tokens[: 4 if args.smoke else FRONTIER_EVAL_SEQUENCES].to(device)
 
     points = [p for p in old["points"] if p["architecture"] not in settings]
     for architecture, dials in settings.items():

@@ -17,7 +17,7 @@ from solutions.interpretation import to_saelens
 from solutions.llm_sae import MLP_HOOK, get_mlp_activations, summary_metrics
 from utils.loading import load_autoencoder, load_model, load_tokens
 
-N_PROMPTS, BATCH = 16, 8  # 2 batches of 8 held-out sequences of 128 tokens
+N_PROMPTS, BATCH = 8, 4  # 2 batches of 4 held-out sequences of 128 tokens
 SAME = {"rel": 2e-4, "abs": 2e-5}  # float32 rounding, summed differently
 
 
