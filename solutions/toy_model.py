@@ -38,6 +38,10 @@ class ToyModelConfig:
     n_instances: int
     n_features: int = 5
     n_hidden: int = 2
+    # Section 1b's data: pairs of features that fire together, or never together. This section's
+    # generate_batch treats every feature as independent; section 1b's ToyModel uses these.
+    n_correlated_pairs: int = 0
+    n_anticorrelated_pairs: int = 0
 
 
 def broadcast_to_instances(

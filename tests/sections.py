@@ -33,7 +33,8 @@ class Section:
         return [m for m in ALTERNATIVES if m.exercise in self.checks]
 
 
-SECTIONS = [Section("1_toy_bottleneck", "toy_model"), Section("2_sae_training", "sae"), Section("3_llm_sae", "llm_sae"),
+SECTIONS = [Section("1_toy_bottleneck", "toy_model"), Section("1b_superposition_more", "superposition"),
+            Section("2_sae_training", "sae"), Section("3_llm_sae", "llm_sae"),
             Section("4_feature_interpretation", "interpretation")]
 
 

@@ -154,6 +154,27 @@ def plot_WtW(W: Float[Tensor, "inst hidden feat"], subplot_titles: list[str] | N
     return fig
 
 
+def plot_neuron_weights(W: Float[Tensor, "inst neuron feat"], subplot_titles: list[str] | None = None,
+                        title: str | None = None, zmax: float | None = None) -> go.Figure:
+    """One heatmap per instance: a row per neuron, a column per feature, the weight between them (red +,
+    blue -). A monosemantic neuron is a row with one strong entry; a polysemantic one has several."""
+    W = W.detach().float().cpu()
+    zmax = zmax or max(W.abs().max().item(), 1e-6)
+    n_inst = W.shape[0]
+    n_rows, n_cols = _grid(n_inst, None)
+    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=subplot_titles,
+                        horizontal_spacing=0.03, vertical_spacing=0.08)
+    for i in range(n_inst):
+        fig.add_trace(go.Heatmap(z=_rounded(W[i]), zmin=-zmax, zmax=zmax, colorscale="RdBu", reversescale=True,
+                                 showscale=(i == 0), hovertemplate="neuron %{y}, feature %{x}: %{z}<extra></extra>"),
+                      row=1 + i // n_cols, col=1 + i % n_cols)
+    fig.update_yaxes(autorange="reversed", title_text="neuron", col=1)
+    fig.update_xaxes(title_text="feature", row=n_rows)
+    fig.update_layout(title=title, height=170 * n_rows + 90, width=max(230 * n_cols, 400),
+                      margin=dict(l=40, r=20, t=70, b=40))
+    return fig
+
+
 def plot_feature_norms(W: Float[Tensor, "inst hidden feat"], subplot_titles: list[str] | None = None,
                        title: str | None = None) -> go.Figure:
     """For n_hidden > 2: one bar per feature, its length the norm ||W_i|| (is it represented?), its
