@@ -106,6 +106,10 @@ class ToyModelConfig:
     n_instances: int
     n_features: int = 5
     n_hidden: int = 2
+    # Section 1b's data: pairs of features that fire together, or never together. This section's
+    # generate_batch treats every feature as independent; section 1b's ToyModel uses these.
+    n_correlated_pairs: int = 0
+    n_anticorrelated_pairs: int = 0
 
 # %% reference="toy_model:broadcast_to_instances"
 def broadcast_to_instances(
@@ -417,7 +421,7 @@ for i in range(cfg_big.n_instances):
 # %% tags=["experiment"]
 utils.plot_dimensions_per_feature(model_big.W, feature_probability_big,
                                   title="Dimensions per feature vs. sparsity").show()
-dims_big = compute_dimensionality(model_big.W.detach())[norms > 0.5]  # represented features only
+dims_big = compute_dimensionality(model_big.W.detach())[norms > 0.5].cpu()  # represented features only
 fractions = {"1": 1, "3/4": 3 / 4, "2/3": 2 / 3, "1/2": 1 / 2, "2/5": 2 / 5, "3/8": 3 / 8}
 near = (dims_big[:, None] - torch.tensor(list(fractions.values()))).abs() < 0.012  # [feature, fraction]
 print(f"{len(dims_big)} represented features; within 0.012 of:")

@@ -647,8 +647,9 @@ for name, m in language.items():
 # On the language model, at this budget, resampling did nothing at all. The runs with simple resampling
 # and with none came out identical to the last digit: no latent stayed silent for a whole window of 150
 # steps (153,600 tokens), so none was resampled. (The advanced run differs slightly only because its
-# pools used up batches of the buffer.) The 19% that the evaluation counts as dead fired during training,
-# just too rarely to show up in 16,384 tokens. Anthropic's method earns its keep in a wide space and a
+# pools used up batches of the buffer.) So none of the 19% that the evaluation counts as dead was silent
+# for a whole window before the last check (step 450), though in 16,384 held-out tokens they never fire.
+# Anthropic's method earns its keep in a wide space and a
 # long run: in 512 dimensions a random direction is nearly orthogonal to every activation, so a latent
 # resampled at random may never fire, while one aimed at an input fires on that input by construction.
 # And `b_dec` ends near the origin, the centre of this data, as argued above.
@@ -948,12 +949,13 @@ for name, sae in [("L1      ", sae_advanced), ("TopK    ", sae_topk), ("JumpReLU
 print(f"JumpReLU thresholds, mean per instance: {[round(x, 2) for x in sae_jumprelu.threshold.mean(-1).tolist()]}")
 
 # %% [markdown]
-# Both architectures take the shrinkage away: where they fire, their reconstructions come out at full
-# size (TopK 104%, JumpReLU 99%, against the L1 SAE's 60%), and their reconstruction error is about six
-# times smaller. The JumpReLU thresholds rose from 0.1 to about a third: inputs weaker than that are not
-# reconstructed at all, which is JumpReLU's side of the bargain. But neither finds the features as
-# reliably here. TopK recovers all five in 5 of 8 instances, and in three hardly any of its latents
-# lines up with a feature; JumpReLU finds 4 of the 5 in most instances, all five in one. A penalty on
+# Both architectures take the shrinkage away: where they fire, their reconstructions come out at about
+# full size (against the L1 SAE's 60%), and their reconstruction error is several times smaller. The
+# JumpReLU thresholds rose from 0.1 to about a third: inputs weaker than that are not reconstructed at
+# all, which is JumpReLU's side of the bargain. But neither finds the features as reliably here. TopK
+# recovers all five in only some instances (about half), and in the others hardly any of its latents
+# lines up with a feature; JumpReLU finds 4 of the 5 in most instances. (The exact counts change with
+# the random numbers, on a GPU for instance; these patterns did not.) A penalty on
 # activations' *size* favours dictionaries in which one small activation explains an input, and on this
 # data those are the features; without it, a dictionary can reconstruct well without being the features.
 # (Try `k=2`: in two dimensions, any two directions reconstruct every input exactly.) On a language
@@ -969,9 +971,9 @@ print(f"JumpReLU thresholds, mean per instance: {[round(x, 2) for x in sae_jumpr
 #    direction it writes to be the same vector.)
 # 2. **An overcomplete SAE.** Use `n_hidden_ae=10` for 5 features. What do the extra latents do: die,
 #    duplicate a feature, or split one?
-# 3. **Correlated features.** Make two features always fire together (edit `generate_batch` in a copy of
-#    `ToyModel`). Does the SAE learn them as one latent? Where do the encoder and decoder directions
-#    part?
+# 3. **Correlated features.** Make two features always fire together: section 1b's `ToyModel`
+#    (`from solutions.superposition import ToyModel`) takes `ToyModelConfig(..., n_correlated_pairs=1)`.
+#    Does the SAE learn them as one latent? Where do the encoder and decoder directions part?
 
 # %% [markdown]
 # ## Summary

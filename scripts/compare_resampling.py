@@ -1,6 +1,7 @@
 """Simple against advanced (Anthropic's) resampling on section 2's toy model, over several seeds.
 
-    python -m scripts.compare_resampling            # 8 seeds (about 13 minutes on one CPU core)
+    python -m scripts.compare_resampling            # 8 seeds (about 20 minutes on one CPU core)
+    python -m scripts.compare_resampling --seeds 24 --workers 2   # 24 seeds, two at a time
     python -m scripts.compare_resampling --smoke    # 1 seed, 200 steps, into .cache (CI)
 
 One seed gives one toy model (8 instances, 5 features in 2 dimensions, p = 0.01) and one initial SAE per
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -53,23 +55,32 @@ def recovered(model: ToyModel, seed: int, method: str | None, pool: int, steps: 
     return int((feature_recovery(model, sae) == 1).sum())
 
 
+def one_seed(seed: int, steps: int) -> dict[str, int]:
+    """Every method's count for one seed (a worker process runs this; results do not depend on which)."""
+    torch.set_num_threads(1)  # a tiny model: one thread is fastest, and the result does not depend on it
+    model = toy_model(seed, steps=steps)
+    counts = {name: recovered(model, seed, method, pool, steps) for name, (method, pool) in METHODS.items()}
+    print(f"seed {seed}: " + ", ".join(f"{name} {n}/8" for name, n in counts.items()), flush=True)
+    return counts
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--workers", type=int, default=1, help="seeds run at once, one CPU core each")
     args = parser.parse_args(argv)
     steps = 200 if args.smoke else SETTINGS["steps"]
     seeds = range(1 if args.smoke else args.seeds)
     out = ROOT / ".cache" / "smoke" / "resampling.json" if args.smoke else args.out
-    torch.set_num_threads(1)  # a tiny model: one thread is fastest, and the result does not depend on it
     started = time.time()
-    table = {name: [] for name in METHODS}
-    for seed in seeds:
-        model = toy_model(seed, steps=200 if args.smoke else 10_000)
-        for name, (method, pool) in METHODS.items():
-            table[name].append(recovered(model, seed, method, pool, steps))
-        print(f"seed {seed}: " + ", ".join(f"{name} {counts[-1]}/8" for name, counts in table.items()), flush=True)
+    if args.workers > 1:
+        with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+            per_seed = pool.starmap(one_seed, [(seed, steps) for seed in seeds])
+    else:
+        per_seed = [one_seed(seed, steps) for seed in seeds]
+    table = {name: [counts[name] for counts in per_seed] for name in METHODS}
     record = {"settings": {**SETTINGS, "steps": steps}, "seeds": list(seeds), "instances_recovering_all": table,
               "seconds": round(time.time() - started)}
     out.parent.mkdir(parents=True, exist_ok=True)
