@@ -24,6 +24,7 @@ from tests.checks.core import (
     exercise_check,
     expect_tensor,
 )
+from tests.checks.toy_model import check_leading_dims
 
 #: Data checks: 1 correlated pair, 3 anticorrelated pairs, 1 independent feature; or 3 correlated, 1
 #: anticorrelated. Neither is the notebook's layout, and a pair's position differs between the two.
@@ -132,6 +133,25 @@ def _fresh(ex: str, generate, batch: torch.Tensor) -> None:
 
 # ----------------------------------------------------------------------------- correlated and anticorrelated
 
+def draw_block(ex: str, learner, kind: str, n_pairs: int, cfg: ToyModelConfig) -> torch.Tensor:
+    """N rows of the learner's generate_{kind}_features(N, n_pairs), after checking its shape, and that it uses
+    its n_pairs argument (called with 2 as well) rather than the config's count."""
+    name, arg = f"generate_{kind}_features", f"n_{kind}_pairs"
+    generate = getattr(learner, name)
+    batch = call_learner(ex, generate, N, n_pairs)
+    if isinstance(batch, torch.Tensor) and batch.shape[:2] == (N, cfg.n_instances) and batch.shape[2] != 2 * n_pairs:
+        raise CheckFailed(ex, f"{name}({N}, {n_pairs}) has {batch.shape[2]} features; expected 2 * {arg} ="
+                              f" {2 * n_pairs}.",
+                          f"return only this block: two features per pair, [batch, inst, 2 * {arg}].")
+    expect_tensor(ex, batch, f"{name}({N}, {n_pairs})", (N, cfg.n_instances, 2 * n_pairs), f"batch, inst, 2 * {arg}")
+    fewer = call_learner(ex, generate, 8, 2)
+    if not isinstance(fewer, torch.Tensor) or tuple(fewer.shape) != (8, cfg.n_instances, 4):
+        got = list(fewer.shape) if isinstance(fewer, torch.Tensor) else type(fewer).__name__
+        raise CheckFailed(ex, f"{name}(8, 2) returned {got}; expected [8, inst, 4].",
+                          f"use the {arg} argument, not self.cfg.{arg}: generate_batch passes the count it wants.")
+    return batch
+
+
 PAIR_LAYOUT_HINT = ("pair k is features 2k and 2k + 1, side by side: repeat each pair's draw with"
                     " einops.repeat(..., 'batch inst pair -> batch inst (pair two)', two=2); '(two pair)' puts pair k"
                     " at features k and k + n_pairs.")
@@ -144,19 +164,7 @@ def check_generate_correlated_features(ToyModel) -> None:
     p = pair_probabilities(cfg)
     _, learner = build(ex, ToyModel, cfg, feature_probability=p)
     n_pairs = cfg.n_correlated_pairs
-    batch = call_learner(ex, learner.generate_correlated_features, N, n_pairs)
-    if isinstance(batch, torch.Tensor) and batch.shape[:2] == (N, cfg.n_instances) and batch.shape[2] != 2 * n_pairs:
-        raise CheckFailed(ex, f"generate_correlated_features({N}, {n_pairs}) has {batch.shape[2]} features; expected"
-                              f" 2 * n_correlated_pairs = {2 * n_pairs}.",
-                          "return only this block: two features per pair, [batch, inst, 2 * n_correlated_pairs].")
-    expect_tensor(ex, batch, f"generate_correlated_features({N}, {n_pairs})", (N, cfg.n_instances, 2 * n_pairs),
-                  "batch, inst, 2 * n_correlated_pairs")
-    fewer = call_learner(ex, learner.generate_correlated_features, 8, 2)
-    if not isinstance(fewer, torch.Tensor) or tuple(fewer.shape) != (8, cfg.n_instances, 4):
-        got = list(fewer.shape) if isinstance(fewer, torch.Tensor) else type(fewer).__name__
-        raise CheckFailed(ex, f"generate_correlated_features(8, 2) returned {got}; expected [8, inst, 4].",
-                          "use the n_correlated_pairs argument, not self.cfg.n_correlated_pairs: generate_batch"
-                          " passes the count it wants.")
+    batch = draw_block(ex, learner, "correlated", n_pairs, cfg)
     _value_checks(ex, batch)
     fired = batch != 0
     first, second = fired[..., 0::2], fired[..., 1::2]  # [N, inst, pair]
@@ -203,18 +211,7 @@ def check_generate_anticorrelated_features(ToyModel) -> None:
     p = pair_probabilities(cfg)
     _, learner = build(ex, ToyModel, cfg, feature_probability=p)
     n_pairs, start = cfg.n_anticorrelated_pairs, 2 * cfg.n_correlated_pairs
-    batch = call_learner(ex, learner.generate_anticorrelated_features, N, n_pairs)
-    if isinstance(batch, torch.Tensor) and batch.shape[:2] == (N, cfg.n_instances) and batch.shape[2] != 2 * n_pairs:
-        raise CheckFailed(ex, f"generate_anticorrelated_features({N}, {n_pairs}) has {batch.shape[2]} features;"
-                              f" expected 2 * n_anticorrelated_pairs = {2 * n_pairs}.",
-                          "return only this block: two features per pair, [batch, inst, 2 * n_anticorrelated_pairs].")
-    expect_tensor(ex, batch, f"generate_anticorrelated_features({N}, {n_pairs})", (N, cfg.n_instances, 2 * n_pairs),
-                  "batch, inst, 2 * n_anticorrelated_pairs")
-    fewer = call_learner(ex, learner.generate_anticorrelated_features, 8, 2)
-    if not isinstance(fewer, torch.Tensor) or tuple(fewer.shape) != (8, cfg.n_instances, 4):
-        got = list(fewer.shape) if isinstance(fewer, torch.Tensor) else type(fewer).__name__
-        raise CheckFailed(ex, f"generate_anticorrelated_features(8, 2) returned {got}; expected [8, inst, 4].",
-                          "use the n_anticorrelated_pairs argument, not self.cfg.n_anticorrelated_pairs.")
+    batch = draw_block(ex, learner, "anticorrelated", n_pairs, cfg)
     _value_checks(ex, batch)
     fired = batch != 0
     first, second = fired[..., 0::2], fired[..., 1::2]
@@ -282,19 +279,6 @@ def _input_untouched(ex: str, learner, cfg: ToyModelConfig) -> None:
                           "use out-of-place ops (F.relu(x), x + b), not x.relu_() or x += b, on the input.")
 
 
-def _leading_dims(ex: str, learner, reference, cfg: ToyModelConfig) -> None:
-    for shape in [(cfg.n_instances, cfg.n_features), (2, 5, cfg.n_instances, cfg.n_features)]:
-        x = torch.rand(shape)
-        with torch.no_grad():
-            try:
-                out = learner(x)
-            except Exception as e:
-                raise CheckFailed(ex, f"forward fails on input of shape {list(shape)} ({type(e).__name__}).",
-                                  "features has shape [..., inst, feat]: use '...' in your einsum patterns.") from None
-        expect_tensor(ex, out, f"forward on shape {list(shape)}", shape, "..., inst, feat")
-        compare(ex, out, reference(x), f"forward on input of shape {list(shape)}")
-
-
 @exercise_check("NeuronModel.forward")
 def check_neuron_model_forward(NeuronModel) -> None:
     ex = "NeuronModel.forward"
@@ -321,7 +305,7 @@ def check_neuron_model_forward(NeuronModel) -> None:
                                " not a detached copy or .data.",
                           "b_final": "add self.b_final itself, not a detached copy or its .data."})
     _input_untouched(ex, learner, CFG)
-    _leading_dims(ex, learner, reference, CFG)
+    check_leading_dims(ex, learner, reference, CFG)
 
 
 # ---------------------------------------------------------------------------------------- NeuronComputationModel
@@ -358,7 +342,7 @@ def check_computation_forward(NeuronComputationModel) -> None:
                           "W2": "use self.W2 itself (not a detached copy or .data) to compute the output.",
                           "b_final": "add self.b_final itself, not a detached copy or its .data."})
     _input_untouched(ex, learner, CFG)
-    _leading_dims(ex, learner, reference, CFG)
+    check_leading_dims(ex, learner, reference, CFG)
 
 
 @exercise_check("NeuronComputationModel.generate_batch")
@@ -367,8 +351,8 @@ def check_computation_generate_batch(NeuronComputationModel) -> None:
     p = torch.linspace(0.05, 0.6, CFG.n_instances * CFG.n_features)
     p = p[torch.randperm(len(p))].reshape(CFG.n_instances, CFG.n_features)
     _, learner = build(ex, NeuronComputationModel, CFG, params=COMPUTATION_PARAMS, feature_probability=p)
-    batch = call_learner(ex, learner.generate_batch, N, crash_hint="NeuronComputationModel has no self.W (it has W1"
-                         " and W2): put new tensors on self.b_final.device, with shape [batch, n_instances, n_features].")
+    batch = call_learner(ex, learner.generate_batch, N, crash_hint="NeuronComputationModel has no self.W (it has"
+                         " W1 and W2): put new tensors on self.b_final.device, shape [batch, n_instances, n_features].")
     expect_tensor(ex, batch, f"generate_batch({N})", (N, CFG.n_instances, CFG.n_features), "batch, inst, feat")
     if not (batch < 0).any():
         raise CheckFailed(ex, "no value is negative.",

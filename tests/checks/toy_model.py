@@ -77,8 +77,12 @@ def check_forward(ToyModel) -> None:
                                " use self.W itself, not self.W.detach() or self.W.data, so W learns from both.",
                           "b_final": "add self.b_final itself, not a detached copy or its .data."})
 
-    # Any number of leading dims: [inst, feat] and [2, 5, inst, feat] must work too.
-    for shape in [(CFG.n_instances, CFG.n_features), (2, 5, CFG.n_instances, CFG.n_features)]:
+    check_leading_dims(ex, learner, reference, CFG)
+
+
+def check_leading_dims(ex: str, learner, reference, cfg) -> None:
+    """Any number of leading dims: [inst, feat] and [2, 5, inst, feat] must work too (section 1b's models too)."""
+    for shape in [(cfg.n_instances, cfg.n_features), (2, 5, cfg.n_instances, cfg.n_features)]:
         x = torch.rand(shape)
         with torch.no_grad():
             try:
