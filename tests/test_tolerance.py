@@ -122,9 +122,16 @@ def test_a_check_turned_red_is_caught(path):
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_a_printed_metric_x_1_5_is_caught(path):
     decimal = re.compile(r"(?<![\w.])\d+\.\d*[1-9]\d*(?![\w])")  # a nonzero decimal number in the text
-    outputs, i = _find_output(path, lambda o: "✓" not in o.get("text", "✓") and decimal.search(o["text"]))
+
+    def metric(text: str):
+        """The first number whose x1.5 is more than one unit of its last decimal (a threshold printed as `0.2`
+        moves by exactly one unit, which the tolerance rightly allows: it says nothing about substance)."""
+        return next((m for m in decimal.finditer(text)
+                     if 0.5 * float(m.group(0)) > 1.01 * 10.0 ** -len(m.group(0).split(".")[1])), None)
+
+    outputs, i = _find_output(path, lambda o: "✓" not in o.get("text", "✓") and metric(o["text"]))
     new = copy.deepcopy(outputs)
-    m = decimal.search(new[i]["text"])
+    m = metric(new[i]["text"])
     decimals = len(m.group(0).split(".")[1])
     new[i]["text"] = new[i]["text"][: m.start()] + f"{float(m.group(0)) * 1.5:.{decimals}f}" + new[i]["text"][m.end():]
     assert not _accepted(outputs, new), m.group(0)
