@@ -1,6 +1,7 @@
 # The two commands a newcomer needs (README):
 #   make course   set up .venv, then open the course in JupyterLab
-#   make test     set up .venv, then run the whole test suite (what CI runs)
+#   make test     set up .venv, then run the whole test suite (what CI runs), on two workers: a notebook's
+#                 cells stay together in one (--dist loadfile), and its kernel uses one thread (--as-other-machine)
 # Maintainers also have: make build (regenerate notebooks from the one source), make grade.
 PYTHON ?= python3
 VENV   := .venv
@@ -22,7 +23,7 @@ course: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 test: $(VENV)/.installed
-	$(PY) -m pytest --as-other-machine
+	$(PY) -m pytest --as-other-machine -n 2 --dist loadfile
 
 build: $(VENV)/.installed
 	$(PY) -m utils.build
