@@ -281,9 +281,9 @@ utils.plot_features_in_2d(W[at_03], colors=pair_colours, subplot_titles=[f"insta
 # leak of one into the other never meets a present feature, and the ReLU clips it. The second pays whenever
 # features of different pairs fire together, with probability about p². So the denser the data, the more the
 # antipodal square is worth, and the printout shows it winning more often as p grows: most pairs at p = 0.3
-# and 0.4 are antipodal, fewer than half at p = 0.1, where the other square costs almost nothing. Training
-# does not move from one square to the other: each is a local minimum, so where an instance ends up depends
-# on where it started.
+# and 0.4 are antipodal, fewer than half at p = 0.1, where the other square costs almost nothing. Why does the
+# antipodal square not win every time, even at p = 0.4? Our guess, not measured here: both squares are local
+# minima, so an instance stays in whichever it reaches first. Question 2 at the end asks you to test it.
 #
 # ### Experiment: one of each, and a correlated pair that collapses
 #
@@ -307,8 +307,7 @@ for i in range(cfg_mixed.n_instances):
 
 
 # %% [markdown]
-# **What to see.** When sparse (p = 0.05, 0.1), the correlated pair is orthogonal, as before, and the four
-# features make a square. As the data get denser the correlated pair **collapses** into a single direction
+# **What to see.** When sparse (p = 0.05, 0.1), the correlated pair is orthogonal, as before. As the data get denser the correlated pair **collapses** into a single direction
 # (cosine +1) with shorter vectors (norm about 0.7 ≈ 1/√2): the model stores the pair's sum, its principal
 # component, and reads back the average for both, because two directions that fire together would interfere
 # every time. That frees the other axis for the anticorrelated pair, which becomes antipodal (cosine −1) in the
@@ -372,10 +371,12 @@ share = excitatory.max(-1).values / excitatory.sum(-1).clamp(min=1e-12)  # [inst
 for i, p in enumerate(p_neuron):
     print(f"p = {p:.2f}: {int((W[i].norm(dim=0) > 0.5).sum()):2d} features represented;"
           f" {int((share[i] > 0.9).sum())} of 5 neurons monosemantic (one feature holds > 90% of its positive weight)")
+print("features represented in the densest instance:", (W[0].norm(dim=0) > 0.5).nonzero().squeeze(-1).tolist())
 
 
 # %% [markdown]
-# **What to see.** With dense features each neuron carries exactly one feature, the five most important:
+# **What to see.** With dense features each neuron carries exactly one feature, the five most important
+# (features 0 to 4, as the last line printed):
 # the model has five neurons and spends one on each, like section 1's dense instances but now aligned with
 # the neurons. As features get sparser the model represents more of them than it has neurons, and the
 # neurons become **polysemantic**: each fires for several features. This is the smallest picture of what we
@@ -493,8 +494,8 @@ for i, p in enumerate(p_comp):
 # **What to see.** Dense: every neuron reads one feature, and the features it reads come in sign pairs: one
 # neuron with a positive weight (it fires for x > 0), one with a negative weight (for x < 0), so that
 # |x| = ReLU(x) + ReLU(−x). Five neurons serve only two or three features this way, and the rest are given up.
-# Sparser (p = 0.1 and below): neurons read several features each, and more features are read than the five neurons could serve in
-# sign pairs: **computation in superposition**. (How many, instance by instance, changes with the random
+# Sparser (p = 0.1 and below): no neuron reads just one feature any more, and more features are read than the
+# five neurons could serve in sign pairs: **computation in superposition**. (How many, instance by instance, changes with the random
 # numbers: read the printout for this run.)
 #
 # How can a shared neuron compute |x| for two features without mixing them up? The paper's answer is an
@@ -542,7 +543,8 @@ print(f"{found} asymmetric neurons; in {cancelled} of them the other neurons can
 # - A ReLU on the hidden layer gives it a **privileged basis**: neurons. Dense features get a neuron each;
 #   sparse features share neurons, which become polysemantic.
 # - A model can **compute** on features in superposition, not just store them: with sparse inputs, five
-#   neurons compute |x| for more features than two neurons per feature would allow.
+#   neurons read more features than two neurons per feature (|x| = ReLU(x) + ReLU(−x)) would allow, and the
+#   asymmetric motif is one way they keep those features apart.
 #
 # **Questions to think about:**
 # 1. Why would a language model's features more often be anticorrelated than correlated? (Think of tokens:
