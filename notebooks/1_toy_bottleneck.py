@@ -16,7 +16,8 @@
 # That is **superposition**, and it is why sections 2–4 need sparse autoencoders to pull features back out.
 #
 # **What you will build:** the model's `forward`, its data (`generate_batch`) and its loss
-# (`calculate_loss`), for *many models at once*. Then you will train it and watch superposition appear.
+# (`calculate_loss`), for *many models at once*. Then you will train it, watch superposition appear, and
+# measure how much of a dimension each feature gets (`compute_dimensionality`).
 #
 # Every exercise is followed by a check cell. A green ✓ means your code matches the reference on a
 # config different from the notebook's; a red ✗ names what is wrong. To check the whole notebook from a
@@ -71,7 +72,12 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 import utils
-from tests.checks.toy_model import check_calculate_loss, check_forward, check_generate_batch
+from tests.checks.toy_model import (
+    check_calculate_loss,
+    check_compute_dimensionality,
+    check_forward,
+    check_generate_batch,
+)
 from utils.device import get_device
 from utils.progress import progress_bar
 from utils.threads import threads_for, torch_threads
@@ -247,7 +253,7 @@ check_calculate_loss(ToyModel)
 # ## Training
 #
 # `optimize` is given: Adam over all instances at once, with a progress bar showing the loss of each
-# instance. `compute_dimensionality` measures, per feature, how many dimensions it gets (see below).
+# instance.
 
 # %% tags=["given"] reference="toy_model:optimizer_step"
 def optimizer_step(optimizer: torch.optim.Optimizer, loss: Tensor, step: int, lr: float) -> None:
@@ -297,19 +303,6 @@ def constant_lr(step: int, steps: int) -> float:
 def linear_lr(step: int, steps: int) -> float:
     """Decay the learning rate linearly to zero (the schedule the paper's figures use)."""
     return 1 - step / steps
-
-# %% tags=["given"] reference="toy_model:compute_dimensionality"
-def compute_dimensionality(W: Float[Tensor, "inst hidden feat"]) -> Float[Tensor, "inst feat"]:
-    """The paper's feature dimensionality D_i = ||W_i||^2 / sum_j (W_i_hat . W_j)^2.
-
-    A feature with its own dimension has D = 1; two features sharing one dimension (antipodal)
-    have D = 1/2 each; a pentagon of five features in two dimensions has D = 2/5 each.
-    """
-    norms = W.norm(dim=1, keepdim=True)  # [inst, 1, feat]
-    W_hat = W / norms.clamp(min=1e-8)
-    # interference[inst, i, j] = (W_hat_i . W_j)^2
-    interference = einops.einsum(W_hat, W, "inst hidden i, inst hidden j -> inst i j") ** 2
-    return norms.squeeze(1) ** 2 / interference.sum(dim=-1).clamp(min=1e-8)
 
 # %% [markdown]
 # ## Experiment 1: five features in two dimensions
@@ -374,9 +367,44 @@ print("cosine similarity of feature 0 with the others (sparsest):",
       [round(x, 2) for x in (WtW[-1, 0] / (norms[0] * norms)).tolist()])
 
 # %% [markdown]
-# The paper's **feature dimensionality** $D_i = \lVert W_i\rVert^2 / \sum_j (\hat W_i\cdot W_j)^2$ says how
-# much of a dimension feature $i$ gets: 1 for a feature with a dimension of its own, 1/2 for two features
-# sharing one (antipodal), 2/5 for each corner of a pentagon, 0 for a dropped feature.
+# ### Exercise 4: `compute_dimensionality`
+#
+# How much of a dimension does each feature get? The paper's **feature dimensionality** is
+#
+# $$D_i = \frac{\lVert W_i\rVert^2}{\sum_j (\hat W_i\cdot W_j)^2},$$
+#
+# where $W_i$ is feature $i$'s column of `W`, $\hat W_i = W_i / \lVert W_i\rVert$ its direction, and $j$ runs
+# over **every** feature, $i$ included (the $j = i$ term is $\lVert W_i\rVert^2$, so $D_i \le 1$). The numerator
+# is how strongly feature $i$ is represented; the denominator adds up how much of every feature lands on
+# $i$'s direction. So $D_i = 1$ for a feature with a dimension of its own, 1/2 for each of two features
+# sharing one (antipodal), 2/5 for each corner of a pentagon in two dimensions, and 0 for a dropped feature.
+#
+# Take `W` of shape `[inst, hidden, feat]` and return `[inst, feat]` in `W`'s dtype, one $D_i$ per instance and
+# feature. Do not change `W` (the experiments pass `model.W.detach()`, which shares memory with the model's
+# weights).
+#
+# *Hint:* normalise the columns (`W.norm(dim=1, keepdim=True)`), then one
+# `einops.einsum(W_hat, W, "inst hidden i, inst hidden j -> inst i j")` gives every $\hat W_i\cdot W_j$ at once;
+# square it and sum over $j$. A dropped feature has a zero column, and 0/0 is NaN twice over (in $\hat W_i$ and
+# in $D_i$): clamp both the norms and the denominator away from 0, with a tiny bound such as `1e-8`, so that it
+# gets $D = 0$ while short features keep their true $D$.
+
+# %% tags=["exercise"] reference="toy_model:compute_dimensionality"
+def compute_dimensionality(W: Float[Tensor, "inst hidden feat"]) -> Float[Tensor, "inst feat"]:
+    """The paper's feature dimensionality D_i = ||W_i||^2 / sum_j (W_i_hat . W_j)^2, per instance.
+
+    W_i is feature i's direction (a column of W), W_i_hat = W_i / ||W_i||, and the sum runs over every
+    feature j, i itself included. A feature with its own dimension has D = 1; two features sharing one
+    dimension (antipodal) have D = 1/2 each; a pentagon in two dimensions has D = 2/5 each; a dropped
+    feature (W_i = 0) has D = 0. W is not changed.
+    """
+    raise NotImplementedError("compute_dimensionality: not implemented yet")
+
+# %% tags=["check"]
+check_compute_dimensionality(compute_dimensionality)
+
+# %% [markdown]
+# The five features of experiment 1, densest and sparsest instance:
 
 # %% tags=["experiment"]
 dims = compute_dimensionality(model.W.detach())
@@ -434,8 +462,8 @@ print(f"  none of these: {int((~near.any(-1)).sum())}")
 # 1/2 (antipodal pairs), a handful at 2/5 and 3/8, none at 3/4 or 2/3, and about half at no simple
 # fraction at all: the plot's plateaus are at 1 and 1/2. The paper's plot gave every feature the same
 # importance and used many more sparsity levels; here importance falls a hundredfold across the
-# features, and features of unequal importance rarely settle into symmetric shapes. (Going further:
-# set `importance` to ones and add sparsity levels, and count again.)
+# features, and features of unequal importance rarely settle into symmetric shapes. Section 1c gives
+# every feature the same importance, adds sparsity levels, and counts again.
 
 # %% [markdown]
 # ## Summary

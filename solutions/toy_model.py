@@ -30,7 +30,7 @@ from utils.progress import progress_bar
 from utils.threads import threads_for, torch_threads
 
 #: What learners write; the build replaces these bodies with `raise NotImplementedError`.
-EXERCISES = ("ToyModel.forward", "ToyModel.generate_batch", "ToyModel.calculate_loss")
+EXERCISES = ("ToyModel.forward", "ToyModel.generate_batch", "ToyModel.calculate_loss", "compute_dimensionality")
 
 
 @dataclass
@@ -179,13 +179,15 @@ def linear_lr(step: int, steps: int) -> float:
 
 
 def compute_dimensionality(W: Float[Tensor, "inst hidden feat"]) -> Float[Tensor, "inst feat"]:
-    """The paper's feature dimensionality D_i = ||W_i||^2 / sum_j (W_i_hat . W_j)^2.
+    """The paper's feature dimensionality D_i = ||W_i||^2 / sum_j (W_i_hat . W_j)^2, per instance.
 
-    A feature with its own dimension has D = 1; two features sharing one dimension (antipodal)
-    have D = 1/2 each; a pentagon of five features in two dimensions has D = 2/5 each.
+    W_i is feature i's direction (a column of W), W_i_hat = W_i / ||W_i||, and the sum runs over every
+    feature j, i itself included. A feature with its own dimension has D = 1; two features sharing one
+    dimension (antipodal) have D = 1/2 each; a pentagon in two dimensions has D = 2/5 each; a dropped
+    feature (W_i = 0) has D = 0. W is not changed.
     """
-    norms = W.norm(dim=1, keepdim=True)  # [inst, 1, feat]
-    W_hat = W / norms.clamp(min=1e-8)
-    # interference[inst, i, j] = (W_hat_i . W_j)^2
+    norms = W.norm(dim=1, keepdim=True)  # [inst, 1, feat]: each feature's length
+    W_hat = W / norms.clamp(min=1e-8)  # a dropped feature's zero column stays zero, not NaN
+    # interference[inst, i, j] = (W_hat_i . W_j)^2: how much of feature j lands on feature i's direction
     interference = einops.einsum(W_hat, W, "inst hidden i, inst hidden j -> inst i j") ** 2
     return norms.squeeze(1) ** 2 / interference.sum(dim=-1).clamp(min=1e-8)

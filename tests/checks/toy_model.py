@@ -14,6 +14,7 @@ from tests.checks.core import (
     DETACHED_HINT,
     CheckFailed,
     call_learner,
+    close,
     compare,
     compare_gradients,
     exercise_check,
@@ -235,9 +236,77 @@ def check_calculate_loss(ToyModel) -> None:
                       hints=f"the model's output `out` must reach the loss with its gradient. {DETACHED_HINT}")
 
 
+def dimensionality_test_weights() -> torch.Tensor:
+    """[3 instances, 4 hidden, 7 features]: random columns of different lengths, with known shapes planted:
+    instance 1 has a dropped feature (a zero column) and an antipodal pair; instance 2 an orthogonal feature."""
+    W = torch.randn(3, 4, 7) * (0.5 + torch.rand(3, 1, 7))
+    W[1, :, 6] = 0.0  # dropped
+    W[1, :, 5] = -0.8 * W[1, :, 4]  # antipodal to feature 4, shorter
+    W[2, :, 0] = 0.0
+    W[2, 0, 0] = 1.3  # along hidden axis 0 ...
+    W[2, 0, 1:] = 0.0  # ... which no other feature uses: D = 1
+    W[0, :, 3] *= 0.03 / W[0, :, 3].norm()  # short but present (a clamp meant for 0 must not touch it)
+    return W
+
+
+@exercise_check("compute_dimensionality")
+def check_compute_dimensionality(compute_dimensionality) -> None:
+    ex = "compute_dimensionality"
+    W = dimensionality_test_weights()
+    W_before = W.clone()
+    got = call_learner(ex, compute_dimensionality, W)
+    if not torch.equal(W, W_before):
+        raise CheckFailed(ex, "compute_dimensionality changed W in place.",
+                          "the notebook passes model.W.detach(), which shares memory with the model's weights: compute"
+                          " new tensors (W / norms), never W /= norms or W.div_(...).")
+    if isinstance(got, torch.Tensor) and got.shape == (3, 7) and got.is_floating_point():
+        nan = ~torch.isfinite(got)
+        if nan.any() and nan[1, 6] and not nan[1, :6].any() and not nan[[0, 2]].any():
+            raise CheckFailed(ex, "a dropped feature (a zero column of W) gives NaN.",
+                              "0 / 0: clamp the norms (and the denominator) away from 0, e.g. .clamp(min=1e-8), so"
+                              " that a dropped feature gets D = 0.")
+    expect_tensor(ex, got, "compute_dimensionality(W)", (3, 7), "inst, feat")
+
+    expected = ref.compute_dimensionality(W)
+    norms = W.norm(dim=1, keepdim=True)  # [inst, 1, feat]
+    W_hat = W / norms.clamp(min=1e-8)
+    dots = torch.einsum("nha,nhb->nab", W_hat, W)  # [inst, i, j]: W_hat_i . W_j
+    sq_norms = norms.squeeze(1) ** 2  # [inst, feat]
+    eye = torch.eye(7, dtype=torch.bool)
+
+    def ratio(num, den):
+        return num / den.clamp(min=1e-8)
+
+    mixed = torch.einsum("nha,mhb->nab", W_hat, W) ** 2  # every instance's W_j, summed over instances
+    # Leaving out j = i divides by ~0 for a feature orthogonal to all others: compare where that is not so.
+    others = (dots ** 2).masked_fill(eye, 0).sum(-1)
+    finite = others > 1e-3
+    if isinstance(got, torch.Tensor) and close(got[finite], ratio(sq_norms, others)[finite]):
+        raise CheckFailed(ex, "compute_dimensionality(W) does not match the reference.",
+                          "the sum over j includes j = i (its term is ||W_i||^2, which is why D is at most 1).")
+    compare(ex, got, expected, "compute_dimensionality(W)", mistakes={
+        "the denominator uses W_i itself, (W_i . W_j)^2; it uses the direction W_i_hat = W_i / ||W_i||.":
+            ratio(sq_norms, (torch.einsum("nha,nhb->nab", W, W) ** 2).sum(-1)),
+        "you normalised both columns, (W_i_hat . W_j_hat)^2: only W_i is normalised, W_j keeps its length.":
+            ratio(sq_norms, (torch.einsum("nha,nhb->nab", W_hat, W_hat) ** 2).sum(-1)),
+        "the numerator is the squared norm ||W_i||^2, not the norm.": ratio(norms.squeeze(1), (dots ** 2).sum(-1)),
+        "square each dot product before summing over j: sum_j (W_i_hat . W_j)^2, not (sum_j W_i_hat . W_j)^2.":
+            ratio(sq_norms, dots.sum(-1) ** 2),
+        "square the dot products in the denominator: sum_j (W_i_hat . W_j)^2.": ratio(sq_norms, dots.sum(-1)),
+        "you summed over the wrong index, or normalised W_j instead of W_i: the denominator is, for each feature"
+        " i, the sum over j of (W_i_hat . W_j)^2.": ratio(sq_norms, (dots ** 2).sum(-2)),
+        "you normalised over the wrong axis: a feature's direction is a column of W, W[inst, :, i], so take the"
+        " norm over the hidden axis (dim=1).":
+            ratio(sq_norms, (torch.einsum("nha,nhb->nab", W / W.norm(dim=2, keepdim=True), W) ** 2).sum(-1)),
+        "the instances got mixed: each instance's features interfere only with that instance's features. Give"
+        " the instance axis the same einsum letter in both inputs.": ratio(sq_norms, mixed.sum(-1)),
+    }, generic_hint="D_i = ||W_i||^2 / sum_j (W_i_hat . W_j)^2, per instance; W_i is column i of W[inst].")
+
+
 #: Exercise name -> (check, name of the notebook object it takes), in notebook order.
 CHECKS = {
     "ToyModel.forward": (check_forward, "ToyModel"),
     "ToyModel.generate_batch": (check_generate_batch, "ToyModel"),
     "ToyModel.calculate_loss": (check_calculate_loss, "ToyModel"),
+    "compute_dimensionality": (check_compute_dimensionality, "compute_dimensionality"),
 }

@@ -345,3 +345,110 @@ class ClampedToOne(ToyModel):
 class ImportanceOfInstance0(ToyModel):
     def calculate_loss(self, out, batch):
         return (self.importance[0] * (batch - out) ** 2).mean(dim=(0, 2)).sum()
+
+
+# ------------------------------------------------------------------------------- compute_dimensionality
+# A learner's compute_dimensionality(W) -> [inst, feat], written the ways the formula gets misread.
+
+
+def _unit(W):
+    return W / W.norm(dim=1, keepdim=True).clamp(min=1e-8)
+
+
+@mutant("compute_dimensionality", "uses the direction W_i_hat")
+def dots_not_normalised(W):
+    return W.norm(dim=1) ** 2 / (einops.einsum(W, W, "n h i, n h j -> n i j") ** 2).sum(-1).clamp(min=1e-8)
+
+
+@mutant("compute_dimensionality", "normalised both columns")
+def cosines_only(W):
+    cosines = einops.einsum(_unit(W), _unit(W), "n h i, n h j -> n i j")
+    return W.norm(dim=1) ** 2 / (cosines**2).sum(-1).clamp(min=1e-8)
+
+
+@mutant("compute_dimensionality", "squared norm")
+def norm_not_squared(W):
+    return W.norm(dim=1) / (einops.einsum(_unit(W), W, "n h i, n h j -> n i j") ** 2).sum(-1).clamp(min=1e-8)
+
+
+@mutant("compute_dimensionality", "square each dot product before summing")
+def square_of_sum(W):
+    return W.norm(dim=1) ** 2 / einops.einsum(_unit(W), W, "n h i, n h j -> n i").pow(2).clamp(min=1e-8)
+
+
+@mutant("compute_dimensionality", "includes j = i")
+def without_self_term(W):  # "interference with the *other* features", as the superposition measure of section 1
+    dots = einops.einsum(_unit(W), W, "n h i, n h j -> n i j") ** 2
+    others = dots.sum(-1) - dots.diagonal(dim1=-2, dim2=-1)
+    return W.norm(dim=1) ** 2 / others.clamp(min=1e-8)
+
+
+@mutant("compute_dimensionality", "summed over the wrong index")
+def summed_over_i(W):
+    return W.norm(dim=1) ** 2 / (einops.einsum(_unit(W), W, "n h i, n h j -> n i j") ** 2).sum(-2).clamp(min=1e-8)
+
+
+@mutant("compute_dimensionality", "wrong axis")
+def normalised_over_features(W):
+    W_hat = W / W.norm(dim=2, keepdim=True)
+    return W.norm(dim=1) ** 2 / (einops.einsum(W_hat, W, "n h i, n h j -> n i j") ** 2).sum(-1).clamp(min=1e-8)
+
+
+@mutant("compute_dimensionality", "instances got mixed")
+def instances_mixed(W):
+    dots = torch.einsum("nhi,mhj->nij", _unit(W), W) ** 2
+    return W.norm(dim=1) ** 2 / dots.sum(-1).clamp(min=1e-8)
+
+
+@mutant("compute_dimensionality", "gives NaN")
+def no_clamp(W):
+    norms = W.norm(dim=1, keepdim=True)
+    W_hat = W / norms
+    return norms.squeeze(1) ** 2 / (einops.einsum(W_hat, W, "n h i, n h j -> n i j") ** 2).sum(-1)
+
+
+@mutant("compute_dimensionality", "changed W in place")
+def normalises_in_place(W):
+    norms = W.norm(dim=1, keepdim=True)
+    sq = norms.squeeze(1) ** 2
+    W_hat = W.div_(norms.clamp(min=1e-8))  # saves a copy; also rescales the model's weights
+    return sq / (einops.einsum(W_hat, W_hat * norms, "n h i, n h j -> n i j") ** 2).sum(-1).clamp(min=1e-8)
+
+
+@mutant("compute_dimensionality", "shape")
+def per_feature_pair(W):  # returned the interference matrix itself
+    return einops.einsum(_unit(W), W, "n h i, n h j -> n i j") ** 2
+
+
+@alternative("compute_dimensionality")
+def from_gram_matrix(W):
+    """D_i = G_ii^2 / sum_j G_ij^2 with G = W^T W: the same number, from the Gram matrix."""
+    G = einops.einsum(W, W, "inst hidden i, inst hidden j -> inst i j")
+    return G.diagonal(dim1=-2, dim2=-1) ** 2 / (G**2).sum(-1).clamp(min=1e-12)
+
+
+@alternative("compute_dimensionality")
+def with_f_normalize(W):
+    W_hat = F.normalize(W, dim=1)
+    num = (W**2).sum(1)
+    den = (torch.einsum("nhi,nhj->nij", W_hat, W) ** 2).sum(-1)
+    return torch.where(den > 0, num / den, torch.zeros_like(num))
+
+
+@mutant("compute_dimensionality", "includes j = i")
+def without_self_term_unclamped(W):  # the same mistake with a much smaller clamp: D explodes for a lone feature
+    dots = einops.einsum(_unit(W), W, "n h i, n h j -> n i j") ** 2
+    return W.norm(dim=1) ** 2 / (dots.sum(-1) - dots.diagonal(dim1=-2, dim2=-1)).clamp(min=1e-12)
+
+
+@mutant("compute_dimensionality", "does not match")
+def clamps_short_features(W):  # "dropped" taken as shorter than 0.1: a short feature's D becomes far too big
+    norms = W.norm(dim=1, keepdim=True).clamp(min=0.1)
+    dots = einops.einsum(W / norms, W, "n h i, n h j -> n i j") ** 2
+    return W.norm(dim=1) ** 2 / dots.sum(-1).clamp(min=1e-8)
+
+
+@mutant("compute_dimensionality", "summed over the wrong index, or normalised W_j")
+def normalises_the_other_column(W):
+    dots = einops.einsum(W, _unit(W), "n h i, n h j -> n i j") ** 2  # (W_i . W_j_hat)^2
+    return W.norm(dim=1) ** 2 / dots.sum(-1).clamp(min=1e-8)
