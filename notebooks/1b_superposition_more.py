@@ -551,4 +551,5 @@ print(f"{found} asymmetric neurons; in {cancelled} of them the other neurons can
 #    "this word is French" and "this word is German".)
 # 2. In the anticorrelated experiment, some instances settled in the other square. Would a learning rate
 #    schedule or more steps get them out? Try it.
-# 3. `NeuronModel`'s dense instance gives each of its five neurons one feature. Which five, and why those?
+# 3. `NeuronModel`'s dense instance gives each of its five neurons one of the features 0 to 4. Why those five,
+#    and not five others?

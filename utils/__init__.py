@@ -11,6 +11,8 @@ from utils.plotting import (
     plot_frontier,
     plot_histograms,
     plot_neuron_weights,
+    plot_phase_diagram,
+    plot_test_loss_curves,
     plot_WtW,
     use_offline_renderer,
 )
@@ -21,5 +23,5 @@ __all__ = [
     "get_device", "progress_bar", "set_seed", "use_offline_renderer", "plot_features_in_2d", "plot_WtW",
     "plot_feature_norms", "plot_dimensions_per_feature", "plot_firing_fractions",
     "plot_firing_frequency_histogram", "plot_histograms", "plot_feature_dashboard", "plot_frontier",
-    "plot_neuron_weights",
+    "plot_neuron_weights", "plot_phase_diagram", "plot_test_loss_curves",
 ]

@@ -199,10 +199,12 @@ def plot_feature_norms(W: Float[Tensor, "inst hidden feat"], subplot_titles: lis
 
 
 def plot_dimensions_per_feature(
-    W: Float[Tensor, "inst hidden feat"], feature_probability: Float[Tensor, " inst"], title: str | None = None
+    W: Float[Tensor, "inst hidden feat"], feature_probability: Float[Tensor, " inst"], title: str | None = None,
+    fractions: dict[str, float] | None = None,
 ) -> go.Figure:
     """The paper's 'dimensions per feature' n_hidden / ||W||_F^2 against 1 / feature probability, with
-    each feature's own dimensionality as dots: watch it stick at 1, 1/2, 2/5, ... (geometry!)."""
+    each feature's own dimensionality as dots: watch it stick at 1, 1/2, 2/5, ... (geometry!).
+    `fractions` ({"1/2": 0.5, ...}) draws a dotted, labelled line at each value."""
     from solutions.toy_model import compute_dimensionality
 
     W = W.detach().float().cpu()
@@ -215,8 +217,47 @@ def plot_dimensions_per_feature(
                              mode="markers", marker=dict(size=4, opacity=0.4, color="#999"),
                              name="each feature's dimensionality"))
     fig.add_trace(go.Scatter(x=inv_p, y=dims_per_feature, mode="lines+markers", name="dimensions per feature"))
+    for name, value in (fractions or {}).items():
+        fig.add_hline(y=value, line=dict(dash="dot", width=1, color="#d62728"), annotation_text=name,
+                      annotation_position="right")
     fig.update_xaxes(type="log", title="1 / feature probability (sparser →)")
     fig.update_yaxes(title="dimensions", range=[0, 1.1])
+    fig.update_layout(title=title, height=420, width=700)
+    return fig
+
+
+def plot_phase_diagram(phase: Tensor, probabilities: Tensor, ratios: Tensor, names: tuple[str, ...],
+                       title: str | None = None) -> go.Figure:
+    """A [probability, ratio] grid of phase codes (0, 1, 2, ... indexing `names`) as coloured cells: feature
+    probability on x (dense on the right), the extra feature's relative importance on y, both log scale."""
+    colors = ["#c7c7c7", "#1f77b4", "#d62728", "#2ca02c", "#9467bd"][: len(names)]
+    n = len(names)
+    # A discrete colour scale: code k fills the band [k/n, (k+1)/n] of the colour axis.
+    scale = [[b / n, colors[k]] for k in range(n) for b in (k, k + 1)]
+    # Category axes labelled with the values (a heatmap on log axes would draw uneven cells); sorted so that
+    # density grows to the right and importance upwards.
+    px, ry = probabilities.cpu().argsort(), ratios.cpu().argsort()
+    z = phase.cpu()[px][:, ry].T  # [ratio, probability]: rows are y, columns are x
+    fig = go.Figure(go.Heatmap(
+        z=z.tolist(), x=[f"{v:.3g}" for v in probabilities.cpu()[px].tolist()],
+        y=[f"{v:.3g}" for v in ratios.cpu()[ry].tolist()], zmin=-0.5, zmax=n - 0.5, colorscale=scale,
+        customdata=[[names[int(c)] for c in row] for row in z.tolist()],
+        hovertemplate="p = %{x}<br>relative importance = %{y}<br>%{customdata}<extra></extra>",
+        colorbar=dict(tickvals=list(range(n)), ticktext=list(names), title="phase")))
+    fig.update_xaxes(title="feature probability p (denser →)", type="category")
+    fig.update_yaxes(title="relative importance of the extra feature", type="category")
+    fig.update_layout(title=title, height=450, width=650)
+    return fig
+
+
+def plot_test_loss_curves(sizes: list[int], curves: dict[str, Tensor], title: str | None = None) -> go.Figure:
+    """Test loss (relative to answering 0) against training set size, one line per entry of `curves`, on log
+    axes, with a dotted line at 1 (no better than always answering 0)."""
+    fig = go.Figure([go.Scatter(x=list(sizes), y=_rounded(values), mode="lines+markers", name=name)
+                     for name, values in curves.items()])
+    fig.add_hline(y=1, line=dict(dash="dot", color="#888"), annotation_text="always 0")
+    fig.update_xaxes(type="log", title="training set size T")
+    fig.update_yaxes(type="log", title="test loss / loss of answering 0")
     fig.update_layout(title=title, height=420, width=700)
     return fig
 
