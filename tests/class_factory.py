@@ -34,6 +34,11 @@ def exercise_notebook(filled=(), extra_cells=(), exercise_edit=None) -> nbformat
     nb = copy.deepcopy(nb)
     cell = next(c for c in nb.cells if "exercise" in c.metadata.get("tags", []))
     for name in filled:
+        if name in FUNCTIONS:  # a function of its own exercise cell
+            stub = f'    raise NotImplementedError("{name}: not implemented yet")'
+            own = next(c for c in nb.cells if stub in c.source)
+            own.source = own.source.replace(stub, _method_body(getattr(toy_model, name)))
+            continue
         stub = f'        raise NotImplementedError("ToyModel.{name}: not implemented yet")'
         cell.source = cell.source.replace(stub, _method_body(getattr(toy_model.ToyModel, name)))
     if exercise_edit:
@@ -56,46 +61,51 @@ def sae_notebook(solution: bool, path: Path = SAE_NOTEBOOK) -> nbformat.Notebook
     return full if solution else exercise
 
 
-ALL = ("forward", "generate_batch", "calculate_loss")
+FUNCTIONS = ("compute_dimensionality",)
+ALL = ("forward", "generate_batch", "calculate_loss", *FUNCTIONS)
+N_TOY = len(toy_model.EXERCISES)  # section 1's exercises: the three ToyModel methods, then compute_dimensionality
 
 #: name -> (notebook, expected statuses in CHECKS order, or "(notebook)" for a notebook-level error)
 CLASS = {
-    "complete": (lambda: exercise_notebook(ALL), ["passed"] * 3),
-    "untouched": (lambda: exercise_notebook(), ["not implemented"] * 3),
-    "partial": (lambda: exercise_notebook(["forward"]), ["passed", "not implemented", "not implemented"]),
+    "complete": (lambda: exercise_notebook(ALL), ["passed"] * N_TOY),
+    "untouched": (lambda: exercise_notebook(), ["not implemented"] * N_TOY),
+    "partial": (lambda: exercise_notebook(["forward"]), ["passed"] + ["not implemented"] * (N_TOY - 1)),
     "wrong_loss": (lambda: exercise_notebook(ALL, exercise_edit=lambda s: s.replace(
         "return loss_per_instance.sum()", "return loss_per_instance.mean()")),
-        ["passed", "passed", "failed"]),
+        ["passed", "passed", "failed", "passed"]),
     "syntax_error": (lambda: exercise_notebook(ALL, exercise_edit=lambda s: s.replace("def forward", "def forward(")),
-                     ["error"] * 3),
-    "exits": (lambda: exercise_notebook(ALL, extra_cells=["import sys\nsys.exit(1)"]), ["passed"] * 3),
+                     ["error"] * 3 + ["passed"]),  # compute_dimensionality has a cell of its own
+    "exits": (lambda: exercise_notebook(ALL, extra_cells=["import sys\nsys.exit(1)"]), ["passed"] * N_TOY),
     "downloads": (lambda: exercise_notebook(ALL, extra_cells=[
-        "import urllib.request\nurllib.request.urlopen('http://example.com', timeout=5)"]), ["passed"] * 3),
-    "prints_megabytes": (lambda: exercise_notebook(ALL, extra_cells=["print('x' * 20_000_000)"]), ["passed"] * 3),
+        "import urllib.request\nurllib.request.urlopen('http://example.com', timeout=5)"]), ["passed"] * N_TOY),
+    "prints_megabytes": (lambda: exercise_notebook(ALL, extra_cells=["print('x' * 20_000_000)"]), ["passed"] * N_TOY),
     "kills_the_process": (lambda: exercise_notebook(ALL, extra_cells=["import os\nos._exit(3)"]), "(notebook)"),
     "infinite_loop": (lambda: exercise_notebook(ALL, extra_cells=["while True:\n    pass"]), "(notebook)"),
     # Realistic mistakes, one line each, as learners write them.
     "no_bias": (lambda: exercise_notebook(ALL, exercise_edit=swap_line(
-        "return F.relu(out + self.b_final)", "return F.relu(out)")), ["failed", "passed", "passed"]),
+        "return F.relu(out + self.b_final)", "return F.relu(out)")), ["failed", "passed", "passed", "passed"]),
     "no_relu": (lambda: exercise_notebook(ALL, exercise_edit=swap_line(
-        "return F.relu(out + self.b_final)", "return out + self.b_final")), ["failed", "passed", "passed"]),
+        "return F.relu(out + self.b_final)", "return out + self.b_final")), ["failed", "passed", "passed", "passed"]),
     "wrong_way_round": (lambda: exercise_notebook(ALL, exercise_edit=swap_line(
         "fires = torch.rand(shape, device=self.W.device) < self.feature_probability",
-        "fires = torch.rand(shape, device=self.W.device) > self.feature_probability")), ["passed", "failed", "passed"]),
+        "fires = torch.rand(shape, device=self.W.device) > self.feature_probability")),
+        ["passed", "failed", "passed", "passed"]),
     "one_draw": (lambda: exercise_notebook(ALL, exercise_edit=swap_line(
         "fires = torch.rand(shape, device=self.W.device) < self.feature_probability",
-        "fires = values < self.feature_probability")), ["passed", "failed", "passed"]),
+        "fires = values < self.feature_probability")), ["passed", "failed", "passed", "passed"]),
     "no_importance": (lambda: exercise_notebook(ALL, exercise_edit=swap_line(
-        "error = self.importance * (batch - out) ** 2", "error = (batch - out) ** 2")), ["passed", "passed", "failed"]),
+        "error = self.importance * (batch - out) ** 2", "error = (batch - out) ** 2")),
+        ["passed", "passed", "failed", "passed"]),
     "loss_item": (lambda: exercise_notebook(ALL, exercise_edit=swap_line(
-        "return loss_per_instance.sum()", "return loss_per_instance.sum().item()")), ["passed", "passed", "failed"]),
+        "return loss_per_instance.sum()", "return loss_per_instance.sum().item()")),
+        ["passed", "passed", "failed", "passed"]),
     "only_batch_and_loss": (lambda: exercise_notebook(["generate_batch", "calculate_loss"]),
-                            ["not implemented", "passed", "passed"]),
+                            ["not implemented", "passed", "passed", "not implemented"]),
     "hard_coded_sizes": (lambda: exercise_notebook(ALL, exercise_edit=swap_line(
         "shape = (batch_size, self.cfg.n_instances, self.cfg.n_features)", "shape = (batch_size, 8, 5)")),
-        ["passed", "failed", "passed"]),
+        ["passed", "failed", "passed", "passed"]),
     "renamed_class": (lambda: exercise_notebook(ALL, exercise_edit=lambda s: s.replace(
-        "class ToyModel(", "class MyToyModel(")), ["error"] * 3),
+        "class ToyModel(", "class MyToyModel(")), ["error"] * 3 + ["passed"]),
     "sae_complete": (lambda: sae_notebook(solution=True), ["passed"] * N_SAE),
     "sae_untouched": (lambda: sae_notebook(solution=False), ["not implemented"] * N_SAE),
     "llm_complete": (lambda: sae_notebook(solution=True, path=LLM_NOTEBOOK), ["passed"] * N_LLM),
