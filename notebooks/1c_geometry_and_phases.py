@@ -1,10 +1,10 @@
 # %% [markdown]
-# # 1c. Feature geometry and the phase change
+# # 1c. Feature geometry, the phase change, and double descent
 #
 # *About 45–60 minutes. Prerequisites: section 1 (the toy model, `compute_dimensionality`); section 1b helps
 # but is not needed.*
 #
-# Section 1 watched superposition appear as features got sparser. This section asks two sharper questions,
+# Section 1 watched superposition appear as features got sparser. This section asks sharper questions,
 # following Anthropic's [Toy Models of Superposition](https://transformer-circuits.pub/2022/toy_model/index.html):
 #
 # 1. **Feature geometry.** When many features of *equal* importance share a few dimensions, do they settle
@@ -14,6 +14,9 @@
 # 2. **The phase change.** In the smallest model with superposition (two features, one dimension), is the
 #    move into superposition gradual, or a sudden switch between distinct solutions? We draw the paper's phase
 #    diagram from trained models.
+# 3. **Double descent** (optional). Trained on a finite set of data points instead of an endless stream,
+#    does the model store the features, or the data points themselves? We measure the test loss against the
+#    size of the training set.
 #
 # **What you will build:** `classify_phase`, which names the solution a trained 2 → 1 model found. Every
 # exercise has a check cell under it; to check the whole notebook from a terminal:
@@ -139,9 +142,9 @@ print(f"all   {int(represented.sum()):11d}  {'':12}  " + "".join(f"{c:5d}" for c
 #   dimensions, and leaves the other 80-odd shorter than 0.5. The dimensions per feature moves only between
 #   0.47 and 0.58 over that whole range: the curve is nearly flat there, as in the paper.
 # - **2/5 and 3/8, sparser.** From p = 0.29 to 0.20, pentagons (2/5) and square antiprisms (3/8) take over
-#   from the pairs, one instance holding a mix of both.
+#   from the pairs, most instances there holding a mix of shapes.
 # - **1 and 3/4: not here.** At the dense end few features reach a length of 0.5 at all: at p = 0.75 the
-#   squared lengths add up to nearly 10, one per dimension, yet only 7 features are longer than 0.5. With
+#   squared lengths add up to about 10, one per dimension, yet only 7 features are longer than 0.5. With
 #   equal importances no feature has a better claim to a dimension of its own than another, and the model
 #   spreads the dimensions thinly across many. The paper's tetrahedra (3/4) would sit on the dense side of
 #   the triangles, where ours has few represented features; it formed none in 6,000 steps.
