@@ -376,6 +376,11 @@ def square_of_sum(W):
     return W.norm(dim=1) ** 2 / einops.einsum(_unit(W), W, "n h i, n h j -> n i").pow(2).clamp(min=1e-8)
 
 
+@mutant("compute_dimensionality", "square the dot products in the denominator")
+def denominator_not_squared(W):
+    return W.norm(dim=1) ** 2 / einops.einsum(_unit(W), W, "n h i, n h j -> n i j").sum(-1).clamp(min=1e-8)
+
+
 @mutant("compute_dimensionality", "includes j = i")
 def without_self_term(W):  # "interference with the *other* features", as the superposition measure of section 1
     dots = einops.einsum(_unit(W), W, "n h i, n h j -> n i j") ** 2
