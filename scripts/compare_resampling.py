@@ -3,17 +3,24 @@
     python -m scripts.compare_resampling            # 8 seeds (about 20 minutes on one CPU core)
     python -m scripts.compare_resampling --seeds 24 --workers 2   # the record: 26 minutes on 2 cores
     python -m scripts.compare_resampling --smoke    # 1 seed, 200 steps, into .cache (CI)
+    python -m scripts.compare_resampling --language-model   # the language-model record only (about 10 minutes)
 
 One seed gives one toy model (8 instances, 5 features in 2 dimensions, p = 0.01) and one initial SAE per
 method; each method then trains it for 10,000 steps (l1 0.25, lr 1e-3), resampling every 2,500 steps
 the latents that did not fire in the last 100. Advanced resampling draws from a pool of 16 batches
 (16,384 inputs), and, to show what the pool does, from the last batch alone. The table counts the
 instances that recover all five features (`feature_recovery`). Section 2 prints the recorded result.
+
+`--language-model` asks the same question of an L1 SAE on the bundled model's MLP, where the argument for
+Anthropic's method is made: in 512 dimensions, does a random direction point at nothing? It trains one SAE
+without resampling, resamples its rarest latents once by each method, trains each copy on the same
+batches, and records what the resampled latents do right away and after (`language_model`).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import multiprocessing
 import time
@@ -21,9 +28,10 @@ from pathlib import Path
 
 import torch
 
-from solutions.sae import AutoEncoder, AutoEncoderConfig, feature_recovery
+from solutions.llm_sae import MLP_HOOK, ActivationBuffer, summary_metrics
+from solutions.sae import AutoEncoder, AutoEncoderConfig, feature_recovery, resample_pool
 from solutions.toy_model import ToyModel, ToyModelConfig, optimize
-from utils.loading import ROOT
+from utils.loading import ROOT, load_model, load_tokens
 from utils.seed import set_seed
 
 RESULTS = ROOT / "checkpoints" / "resampling.json"  # a record, read by section 2
@@ -64,16 +72,107 @@ def one_seed(seed: int, steps: int) -> dict[str, int]:
     return counts
 
 
+# ------------------------------------------------------------------------------------- language model
+#: The L1 SAE of section 4's frontier at l1_coeff 1.5e-3, trained five times longer, without resampling.
+#: Latents that fire fewer than `rare_below` times in `count_batches` x 1,024 training tokens (a frequency
+#: under about 1e-5) are the ones resampled.
+LM_SETTINGS = {"l1_coeff": 1.5e-3, "n_hidden_ae": 2048, "train_tokens": 400_000, "batch_size": 1024, "lr": 1e-3,
+               "steps_before": 3000, "steps_after": 600, "count_batches": 400, "rare_below": 5,
+               "probe_batches": 20, "neuron_resample_scale": 0.2, "resample_pool_batches": 16,
+               "eval_sequences": 128, "seed": 0}
+LM_SMOKE = {"n_hidden_ae": 256, "train_tokens": 20_000, "steps_before": 6, "steps_after": 6, "count_batches": 4,
+            "probe_batches": 2, "resample_pool_batches": 2, "eval_sequences": 4,
+            "rare_below": 10**9}  # every latent counts as rare, so that each method resamples something
+
+
+def firing_counts(sae: AutoEncoder, buffer: ActivationBuffer, n_batches: int, batch_size: int) -> torch.Tensor:
+    """How many of `n_batches` x `batch_size` tokens each latent fires on: [d_hidden]."""
+    counts = torch.zeros(sae.cfg.n_hidden_ae)
+    with torch.no_grad():
+        for _ in range(n_batches):
+            acts = sae(buffer(batch_size))[3][:, 0]  # [batch, d_hidden]
+            counts += (acts > 0).sum(0).cpu()
+    return counts
+
+
+def lm_branch(base: AutoEncoder, method: str, rare: torch.Tensor, buffer_for, model, eval_tokens, s: dict) -> dict:
+    """Resample `rare` latents of a copy of `base` by `method`, train it on, and measure."""
+    sae = copy.deepcopy(base)
+    n_rare = int(rare.sum())
+    with torch.no_grad():
+        window = (~rare).float()[None, None].to(sae.W_enc.device)  # [window, inst, d_hidden]: 0 = never fired
+        if method == "simple":
+            sae.resample_neurons_simple(buffer_for(3)(s["batch_size"]), window, s["neuron_resample_scale"])
+        elif method == "advanced":
+            pool = resample_pool(buffer_for(3), s["batch_size"], s["resample_pool_batches"])
+            sae.resample_neurons_advanced(pool, window, s["neuron_resample_scale"])
+    tokens_probed = s["probe_batches"] * s["batch_size"]
+    right_after = firing_counts(sae, buffer_for(4), s["probe_batches"], s["batch_size"])[rare] / tokens_probed
+    torch.manual_seed(s["seed"])
+    sae.optimize(buffer_for(2), batch_size=s["batch_size"], steps=s["steps_after"], lr=s["lr"], log_weights=False)
+    after = firing_counts(sae, buffer_for(4), s["count_batches"], s["batch_size"])[rare] / (
+        s["count_batches"] * s["batch_size"])
+    sae.requires_grad_(False)
+    with torch.no_grad():
+        metrics = summary_metrics(eval_tokens, model, sae)
+
+    def median(x: torch.Tensor, digits: int) -> float | None:
+        return round(x.median().item(), digits) if len(x) else None
+
+    return {
+        "rare_latents": n_rare,
+        "right_after": {"firing": int((right_after > 0).sum()), "median_frequency": median(right_after, 4)},
+        "after_training": {"firing": int((after > 0).sum()), "median_frequency": median(after, 5),
+                           "still_rare": int((after * s["count_batches"] * s["batch_size"] < s["rare_below"]).sum())},
+        "held_out": {k: (v[0] if isinstance(v, list) else v) for k, v in metrics.items()},
+    }
+
+
+def language_model(smoke: bool = False) -> dict:
+    """The language-model record: one SAE trained without resampling, then one resampling by each method."""
+    s = {**LM_SETTINGS, **(LM_SMOKE if smoke else {})}
+    model = load_model()
+    model.requires_grad_(False)
+    train_tokens = load_tokens(s["train_tokens"], seq_len=128, split="train", tokenizer=model.tokenizer)
+    eval_tokens = load_tokens(65_536, seq_len=128, split="test", tokenizer=model.tokenizer)[: s["eval_sequences"]]
+
+    def buffer_for(seed: int) -> ActivationBuffer:  # the same batches for every method, by seed
+        return ActivationBuffer(model, train_tokens, 1, MLP_HOOK, seed=seed)
+
+    torch.manual_seed(s["seed"])
+    cfg = AutoEncoderConfig(n_instances=1, n_input_ae=model.cfg.d_mlp, n_hidden_ae=s["n_hidden_ae"],
+                            l1_coeff=s["l1_coeff"])
+    base = AutoEncoder(cfg, device=next(model.parameters()).device)
+    base.optimize(buffer_for(s["seed"]), batch_size=s["batch_size"], steps=s["steps_before"], lr=s["lr"],
+                  log_weights=False)
+    counts = firing_counts(base, buffer_for(1), s["count_batches"], s["batch_size"])
+    rare = counts < s["rare_below"]
+    record = {"settings": s, "never_firing": int((counts == 0).sum()), "rare": int(rare.sum())}
+    for method in ("none", "simple", "advanced"):
+        record[method] = lm_branch(base, method, rare, buffer_for, model, eval_tokens, s)
+        print(method, json.dumps(record[method]), flush=True)
+    return record
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--workers", type=int, default=1, help="seeds run at once, one CPU core each")
+    parser.add_argument("--language-model", action="store_true",
+                        help="record the language-model comparison only, keeping the toy model's record")
     args = parser.parse_args(argv)
+    out = ROOT / ".cache" / "smoke" / "resampling.json" if args.smoke else args.out
+    if args.language_model:
+        started = time.time()
+        record = json.loads(out.read_text()) if out.exists() else {}
+        record["language_model"] = {**language_model(smoke=args.smoke), "seconds": round(time.time() - started)}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(record, indent=1) + "\n")
+        return record
     steps = 200 if args.smoke else SETTINGS["steps"]
     seeds = range(1 if args.smoke else args.seeds)
-    out = ROOT / ".cache" / "smoke" / "resampling.json" if args.smoke else args.out
     started = time.time()
     if args.workers > 1:
         with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
@@ -81,8 +180,10 @@ def main(argv=None) -> dict:
     else:
         per_seed = [one_seed(seed, steps) for seed in seeds]
     table = {name: [counts[name] for counts in per_seed] for name in METHODS}
+    old = json.loads(out.read_text()) if out.exists() else {}
     record = {"settings": {**SETTINGS, "steps": steps}, "seeds": list(seeds), "instances_recovering_all": table,
-              "seconds": round(time.time() - started)}
+              "seconds": round(time.time() - started),
+              **({"language_model": old["language_model"]} if "language_model" in old else {})}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n")
     return record

@@ -26,6 +26,9 @@ def test_frontier_and_resampling_scripts_smoke():
     assert all({"l0", "loss_recovered", "explained_variance"} <= set(p) for p in record["points"] + record["bundled"])
     table = compare_resampling.main(["--smoke"])["instances_recovering_all"]
     assert set(table) == set(compare_resampling.METHODS) and all(len(v) == 1 for v in table.values())
+    lm = compare_resampling.main(["--smoke", "--language-model"])["language_model"]
+    assert all(lm[method]["rare_latents"] == lm["rare"] > 0 for method in ("none", "simple", "advanced"))
+    assert all({"l0", "loss_recovered", "explained_variance"} <= set(lm[m]["held_out"]) for m in ("none", "advanced"))
     assert (BUNDLED_DIR / CHECKSUMS).read_text() == before
 
 
@@ -47,3 +50,33 @@ def test_the_recorded_frontier_is_the_recipe_of_section_4s_own_sae():
     assert f"load_tokens({recipe['train_tokens']:_}, seq_len=128, split=\"train\"" in notebook
     assert {p["architecture"] for p in frontier["points"]} == {"l1", "topk"}
     assert {"simple", "none"} <= set(frontier["resampling_l1"])
+
+
+def test_section_2_quotes_the_resampling_record_as_recorded():
+    """Section 2's prose quotes `checkpoints/resampling.json`, which `scripts/compare_resampling.py` wrote
+    with its present settings: a new record, or new settings, must come with new prose."""
+    import json
+
+    from scripts.compare_resampling import LM_SETTINGS, RESULTS, SETTINGS
+    from utils.loading import ROOT
+
+    record = json.loads(RESULTS.read_text())
+    assert record["settings"] == SETTINGS and record["language_model"]["settings"] == LM_SETTINGS
+    lines = (ROOT / "notebooks" / "2_sae_training.py").read_text().splitlines()
+    prose = " ".join(line.removeprefix("#").strip() for line in lines if line.startswith("#"))
+    totals = {name: sum(counts) for name, counts in record["instances_recovering_all"].items()}
+    lm = record["language_model"]
+    quoted = [
+        f"{totals['none']} of {8 * len(record['seeds'])} instances",
+        f"Simple resampling recovered {totals['simple']},",
+        f"Anthropic's {totals['advanced, pool of 16 batches']} drawing from a pool",
+        f"{totals['advanced, last batch']} drawing from the last batch",
+        f"median {lm['simple']['right_after']['median_frequency']:.0%} of tokens right after",
+        f"Anthropic's fired on {lm['advanced']['right_after']['median_frequency']:.0%}",
+        f"median {lm['advanced']['after_training']['median_frequency']:.1%} of tokens",
+        f"random ones fire on {lm['simple']['after_training']['median_frequency']:.2%}",
+        f"{lm['none']['after_training']['still_rare']} of the {lm['rare']} stay rare",
+        f"higher L0 ({lm['advanced']['held_out']['l0']:.1f} against {lm['none']['held_out']['l0']:.1f})",
+    ]
+    missing = [q for q in quoted if q not in prose]
+    assert not missing, f"section 2 no longer quotes the record as it stands: {missing}"
