@@ -9,7 +9,8 @@ One seed gives one toy model (8 instances, 5 features in 2 dimensions, p = 0.01)
 method; each method then trains it for 10,000 steps (l1 0.25, lr 1e-3), resampling every 2,500 steps
 the latents that did not fire in the last 100. Advanced resampling draws from a pool of 16 batches
 (16,384 inputs), and, to show what the pool does, from the last batch alone. The table counts the
-instances that recover all five features (`feature_recovery`). Section 2 prints the recorded result.
+instances that recover all five features (`feature_recovery`) and, for the others, what they ended
+with (`failure_mode`). Section 2 prints the recorded result.
 
 `--language-model` asks the same question of an L1 SAE on the bundled model's MLP, where the argument for
 Anthropic's method is made: in 512 dimensions, does a random direction point at nothing? It trains one SAE
@@ -52,24 +53,50 @@ def toy_model(seed: int, steps: int = 10_000) -> ToyModel:
     return model
 
 
-def recovered(model: ToyModel, seed: int, method: str | None, pool: int, steps: int) -> int:
-    """Instances (of 8) whose SAE recovers all five features, for one seed and one resampling method."""
+def recovered(model: ToyModel, seed: int, method: str | None, pool: int, steps: int) -> tuple[int, list[str]]:
+    """Instances (of 8) whose SAE recovers all five features, for one seed and one resampling method, and
+    what went wrong in each of the others (`failure_mode`)."""
     s = SETTINGS
     set_seed(seed)  # every method starts from the same SAE
     sae = AutoEncoder(AutoEncoderConfig(s["n_instances"], s["n_hidden"], s["n_features"], l1_coeff=s["l1_coeff"]))
-    sae.optimize(model, steps=steps, lr=s["lr"], neuron_resample_window=s["neuron_resample_window"] if method else None,
-                 dead_neuron_window=s["dead_neuron_window"], neuron_resample_scale=s["neuron_resample_scale"],
-                 resample_method=method or "advanced", resample_pool_batches=pool)
-    return int((feature_recovery(model, sae) == 1).sum())
+    log = sae.optimize(model, steps=steps, lr=s["lr"],
+                       neuron_resample_window=s["neuron_resample_window"] if method else None,
+                       dead_neuron_window=s["dead_neuron_window"], neuron_resample_scale=s["neuron_resample_scale"],
+                       resample_method=method or "advanced", resample_pool_batches=pool)
+    failed = (feature_recovery(model, sae) < 1).nonzero().squeeze(-1).tolist()
+    return s["n_instances"] - len(failed), [failure_mode(model, sae, log, inst, steps) for inst in failed]
 
 
-def one_seed(seed: int, steps: int) -> dict[str, int]:
-    """Every method's count for one seed (a worker process runs this; results do not depend on which)."""
+FAILURE_MODES = ("a latent went silent after the last resampling", "a latent stayed silent",
+                 "two latents share a feature", "a latent sits between features")
+
+
+def failure_mode(model: ToyModel, sae: AutoEncoder, log: dict, inst: int, steps: int) -> str:
+    """Why an instance missed a feature, read from the end of training: one of FAILURE_MODES.
+    A latent counts as silent if it fired in none of the last 1,000 steps."""
+    window = SETTINGS["neuron_resample_window"]
+    # The step of the last resampling, as `optimize` schedules it (never in the final window); 0 if none.
+    last_resampling = max((k * window - 1 for k in range(1, steps // window + 1) if k * window - 1 + window < steps),
+                          default=0)
+    active = log["frac_active"][:, inst]  # [time, d_hidden], each entry the last 100 steps' mean
+    silent = active[-10:].sum(0) == 0
+    if silent.any():
+        fired_late = (active[log["steps"] > last_resampling + 100][:, silent] > 0).any()
+        return FAILURE_MODES[0] if fired_late else FAILURE_MODES[1]
+    features = model.W.detach()[inst].T  # [feat, hidden]
+    features = torch.nn.functional.normalize(features[features.norm(dim=-1) > 0.5], dim=-1)
+    cos = features @ sae.normalize_and_return_W_dec().detach()[inst].T  # [feat, d_hidden]
+    return FAILURE_MODES[2] if ((cos > 0.95).sum(-1) > 1).any() else FAILURE_MODES[3]
+
+
+def one_seed(seed: int, steps: int) -> dict[str, tuple[int, list[str]]]:
+    """Every method's count and failure modes for one seed (a worker process runs this; results do not
+    depend on which)."""
     torch.set_num_threads(1)  # a tiny model: one thread is fastest, and the result does not depend on it
     model = toy_model(seed, steps=steps)
-    counts = {name: recovered(model, seed, method, pool, steps) for name, (method, pool) in METHODS.items()}
-    print(f"seed {seed}: " + ", ".join(f"{name} {n}/8" for name, n in counts.items()), flush=True)
-    return counts
+    results = {name: recovered(model, seed, method, pool, steps) for name, (method, pool) in METHODS.items()}
+    print(f"seed {seed}: " + ", ".join(f"{name} {n}/8" for name, (n, _) in results.items()), flush=True)
+    return results
 
 
 # ------------------------------------------------------------------------------------- language model
@@ -179,10 +206,12 @@ def main(argv=None) -> dict:
             per_seed = pool.starmap(one_seed, [(seed, steps) for seed in seeds])
     else:
         per_seed = [one_seed(seed, steps) for seed in seeds]
-    table = {name: [counts[name] for counts in per_seed] for name in METHODS}
+    table = {name: [results[name][0] for results in per_seed] for name in METHODS}
+    failures = {name: {mode: sum(results[name][1].count(mode) for results in per_seed) for mode in FAILURE_MODES}
+                for name in METHODS}
     old = json.loads(out.read_text()) if out.exists() else {}
     record = {"settings": {**SETTINGS, "steps": steps}, "seeds": list(seeds), "instances_recovering_all": table,
-              "seconds": round(time.time() - started),
+              "failures": failures, "seconds": round(time.time() - started),
               **({"language_model": old["language_model"]} if "language_model" in old else {})}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n")

@@ -57,16 +57,24 @@ def test_section_2_quotes_the_resampling_record_as_recorded():
     with its present settings: a new record, or new settings, must come with new prose."""
     import json
 
-    from scripts.compare_resampling import LM_SETTINGS, RESULTS, SETTINGS
+    from scripts.compare_resampling import FAILURE_MODES, LM_SETTINGS, RESULTS, SETTINGS
     from utils.loading import ROOT
 
     record = json.loads(RESULTS.read_text())
     assert record["settings"] == SETTINGS and record["language_model"]["settings"] == LM_SETTINGS
+    assert all(list(modes) == list(FAILURE_MODES) for modes in record["failures"].values())
     lines = (ROOT / "notebooks" / "2_sae_training.py").read_text().splitlines()
     prose = " ".join(line.removeprefix("#").strip() for line in lines if line.startswith("#"))
     totals = {name: sum(counts) for name, counts in record["instances_recovering_all"].items()}
     lm = record["language_model"]
+    n = 8 * len(record["seeds"])
+    ends = {name: list(record["failures"][name].values()) for name in ("simple", "advanced, pool of 16 batches")}
+    (late_s, stayed_s, shared_s, between_s), (late_p, stayed_p, shared_p, between_p) = ends.values()
     quoted = [
+        f"in {shared_s + between_s} of simple's {n - totals['simple']} and {shared_p + between_p} of the pool's"
+        f" {n - totals['advanced, pool of 16 batches']}, every latent is alive",
+        f"in {late_s} and {late_p} more, a latent that was working went silent",
+        f"Only {stayed_s} and {stayed_p} end with a latent that stayed silent",
         f"{totals['none']} of {8 * len(record['seeds'])} instances",
         f"Simple resampling recovered {totals['simple']},",
         f"Anthropic's {totals['advanced, pool of 16 batches']} drawing from a pool",

@@ -1,4 +1,5 @@
-"""Checks for section 1 (notebooks/1_toy_bottleneck): ToyModel.forward, generate_batch, calculate_loss.
+"""Checks for section 1 (notebooks/1_toy_bottleneck): ToyModel.forward, generate_batch, calculate_loss,
+compute_dimensionality.
 
 Every check uses a config that is not the notebook's default (7 features, 4 hidden, 3 instances),
 so code with hard-coded sizes fails here rather than later.
