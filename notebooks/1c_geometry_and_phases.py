@@ -408,7 +408,7 @@ def size_buckets(sizes: list[int], ratio: float = 4.0) -> list[list[int]]:
 
 
 # %% tags=["given"] reference="geometry:train_on_finite_sets"
-def train_on_finite_sets(model: ToyModel, pool: Float[Tensor, "point feat"], sizes: list[int], steps: int = 5_000,
+def train_on_finite_sets(model: ToyModel, pool: Float[Tensor, "point feat"], sizes: list[int], steps: int = 4_000,
                          lr: float = 5e-3, weight_decay: float = 1e-2) -> None:
     """Train instance i of `model` on the first sizes[i] points of `pool` only, the whole set every step
     (full batch), with AdamW and a warmup-then-cosine learning rate. Every instance sees the same pool, so
