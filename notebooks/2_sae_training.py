@@ -668,7 +668,8 @@ for name, m in language.items():
 # features; in 8 and 9 more, a latent that was working went silent after the last resampling (step
 # 7,500), when no method looks any more. Only 4 and 1 end with a latent that stayed silent through the
 # last resampling, the one case a resampling method answers for. Resampling dead latents cannot move
-# live latents that sit in the wrong place.
+# live latents that sit in the wrong place. (And `b_dec` ends near the origin, the centre of this data,
+# as argued above.)
 #
 # On the language model, the usual argument for Anthropic's method fails its first test. It goes: in
 # 512 dimensions a random direction is nearly orthogonal to every activation, so a latent resampled at
@@ -678,15 +679,13 @@ for name, m in language.items():
 # inputs. (Anthropic's fired on 75%: a centred input of this MLP points partly the same way as most
 # others.) What differs is what training makes of them. 600 steps later, the latents aimed at badly
 # reconstructed inputs fire on a median 4.1% of tokens, while the random ones fire on 0.08%: alive, but
-# rare again. Left alone, 43 of the 51 stay rare. On the SAE as a whole, 51 of 2,048 latents hardly show: explained variance 70.1%, 70.1%
-# and 70.3%, CE loss recovered 82.8%, 82.8% and 83.0% (none, simple, Anthropic's), and Anthropic's
-# pays for its 0.2 points with a higher L0 (36.4 against 34.9). Anthropic introduced it for long runs
-# of large SAEs, in which far more latents die; this workbook has not measured that. At section 4's shorter recipe
-# no latent stayed silent for a whole window of 150 steps (153,600 tokens), so simple resampling and
-# none came out identical to the last digit. (The advanced run differs slightly only because its pools
-# used up batches of the buffer.)
-#
-# And `b_dec` ends near the origin, the centre of this data, as argued above.
+# rare again. Left alone, 43 of the 51 stay rare. On the SAE as a whole, 51 of 2,048 latents hardly
+# show: explained variance 70.1%, 70.1% and 70.3%, CE loss recovered 82.8%, 82.8% and 83.0% (none,
+# simple, Anthropic's), and Anthropic's pays for its 0.2 points with a higher L0 (36.4 against 34.9).
+# Anthropic introduced it for long runs of large SAEs, in which far more latents die; this workbook has
+# not measured that. At section 4's shorter recipe no latent stayed silent for a whole window of 150
+# steps (153,600 tokens), so simple resampling and none came out identical to the last digit. (The
+# advanced run differs slightly only because its pools used up batches of the buffer.)
 #
 # **Which direction is "the feature"?** With untied weights a latent has two directions: its encoder
 # column (what it *detects*) and its decoder row (what it *writes*). We take the **decoder row** as the
