@@ -664,9 +664,9 @@ for name, m in language.items():
 # picks are single features' own directions, so both methods aim dead latents at features. And that is
 # not where instances are lost. The script read the end of every instance that missed a feature (a
 # latent counts as silent if it fired in none of the last 1,000 steps): in 43 of simple's 55 and 49 of
-# the pool's 59, every latent is alive, and two of them share one feature or one sits between two
-# features; in 8 and 9 more, a latent that was working went silent after the last resampling (step
-# 7,500), when no method looks any more. Only 4 and 1 end with a latent that stayed silent through the
+# the pool's 59, every latent is alive, and either two of them share one feature or one is aligned with
+# no feature; in 8 and 9 more, a latent still firing after the last resampling (step 7,500) went silent
+# later, when no method looks any more. Only 4 and 1 end with a latent that stayed silent through the
 # last resampling, the one case a resampling method answers for. Resampling dead latents cannot move
 # live latents that sit in the wrong place. (And `b_dec` ends near the origin, the centre of this data,
 # as argued above.)

@@ -68,14 +68,16 @@ def recovered(model: ToyModel, seed: int, method: str | None, pool: int, steps: 
 
 
 FAILURE_MODES = ("a latent went silent after the last resampling", "a latent stayed silent",
-                 "two latents share a feature", "a latent sits between features")
+                 "two latents share a feature", "a latent is aligned with no feature")
 
 
 def failure_mode(model: ToyModel, sae: AutoEncoder, log: dict, inst: int, steps: int) -> str:
     """Why an instance missed a feature, read from the end of training: one of FAILURE_MODES.
-    A latent counts as silent if it fired in none of the last 1,000 steps."""
+    A latent counts as silent if it fired in none of the last 1,000 steps. With every latent alive and no
+    two on one feature (cosine above 0.95), some latent has cosine at most 0.95 with every feature."""
     window = SETTINGS["neuron_resample_window"]
-    # The step of the last resampling, as `optimize` schedules it (never in the final window); 0 if none.
+    # The step of the last resampling, as `optimize` schedules it (never in the final window); 0 if the run is
+    # too short for one. The runs without resampling are cut at the same step.
     last_resampling = max((k * window - 1 for k in range(1, steps // window + 1) if k * window - 1 + window < steps),
                           default=0)
     active = log["frac_active"][:, inst]  # [time, d_hidden], each entry the last 100 steps' mean
@@ -127,7 +129,8 @@ def lm_branch(base: AutoEncoder, method: str, rare: torch.Tensor, buffer_for, mo
     sae = copy.deepcopy(base)
     n_rare = int(rare.sum())
     with torch.no_grad():
-        window = (~rare).float()[None, None].to(sae.W_enc.device)  # [window, inst, d_hidden]: 0 = never fired
+        # A one-step "window" of firing fractions in which exactly the rare latents show as dead.
+        window = (~rare).float()[None, None].to(sae.W_enc.device)  # [window, inst, d_hidden]
         if method == "simple":
             sae.resample_neurons_simple(buffer_for(3)(s["batch_size"]), window, s["neuron_resample_scale"])
         elif method == "advanced":

@@ -73,7 +73,7 @@ def test_section_2_quotes_the_resampling_record_as_recorded():
     quoted = [
         f"in {shared_s + between_s} of simple's {n - totals['simple']} and {shared_p + between_p} of the pool's"
         f" {n - totals['advanced, pool of 16 batches']}, every latent is alive",
-        f"in {late_s} and {late_p} more, a latent that was working went silent",
+        f"in {late_s} and {late_p} more, a latent still firing after the last resampling",
         f"Only {stayed_s} and {stayed_p} end with a latent that stayed silent",
         f"{totals['none']} of {8 * len(record['seeds'])} instances",
         f"Simple resampling recovered {totals['simple']},",
