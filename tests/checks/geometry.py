@@ -22,6 +22,8 @@ PHASE_TEST_WEIGHTS = torch.tensor([
     [0.20, 0.45],  # 0 at 0.5; 1 at threshold 0.3
     [0.60, -0.90],  # 2: both represented, the extra feature the longer one
     [0.70, 0.80],  # 2: both represented, same sign
+    [0.50, 0.70],  # 1: a length of exactly the threshold is not above it (a >= slip gives 2)
+    [0.90, -0.50],  # 0: the extra feature exactly at the threshold is not represented (>= gives 2)
 ])[:, None, :]
 
 
@@ -63,6 +65,8 @@ def check_classify_phase(classify_phase) -> None:
         "superposition means both features are represented, whatever their signs: a positive extra weight counts"
         " as much as a negative one (compare |w| with the threshold for both features).":
             torch.where(first & (w[:, 1] < -0.5), 2, torch.where(~first & extra, 1, 0)),
+        "a feature is represented when |w| is above the threshold, |w| > threshold: with >= a weight of exactly"
+        " the threshold counts too.": _codes(length[:, 0] >= 0.5, length[:, 1] >= 0.5),
         "feature 0 counts as represented when |w_0| is above the threshold, not when it is longer than the extra"
         " feature.": torch.where(extra, torch.where(length[:, 1] > length[:, 0], 1, 2), 0),
     }, generic_hint="0 if |W[:, 0, 1]| <= threshold; else 2 if |W[:, 0, 0]| > threshold, else 1.")

@@ -21,7 +21,18 @@ from solutions import sae as sae_module
 from solutions.llm_sae import ActivationBuffer
 from solutions.sae import AutoEncoder, TopKAutoEncoder
 from tests.checks.core import CheckFailed, call_learner, close, compare, exercise_check, expect_tensor
-from tests.checks.llm_sae import D_MLP, HOOK, N_HIDDEN, N_INST, SEQ, _untouched, tiny_model, tiny_sae, tiny_tokens
+from tests.checks.llm_sae import (
+    D_MLP,
+    HOOK,
+    INSTANCES_HINT,
+    N_HIDDEN,
+    N_INST,
+    SEQ,
+    _untouched,
+    tiny_model,
+    tiny_sae,
+    tiny_tokens,
+)
 
 INSTANCE = 1
 N_ROWS = 7  # sequences of tiny tokens: more than one batch of BATCH_SIZE
@@ -114,7 +125,12 @@ def _largest_batch_seen(model) -> tuple[list[int], object]:
     return seen, handle
 
 
-def _call_top(ex, highest_activating_tokens, tokens, model, sae, latent, k):
+TOP_CRASH = ("read the error: 'selected index k out of range' means topk was asked for more values than it was given"
+             " (use the k argument, and min(k, ...) for a short last batch); a shape error, that acts was laid out"
+             " wrong.")
+
+
+def _call_top(ex, highest_activating_tokens, tokens, model, sae, latent, k, crash_hint=TOP_CRASH):
     """Call the learner's highest_activating_tokens and check the form of what it returns."""
     seen, handle = _largest_batch_seen(model)
     before = tokens.clone()
@@ -122,10 +138,7 @@ def _call_top(ex, highest_activating_tokens, tokens, model, sae, latent, k):
     try:
         with _watched(sae, rows) as watched:
             result = call_learner(ex, highest_activating_tokens, tokens, model, watched, latent,
-                                  instance_idx=INSTANCE, k=k, batch_size=BATCH_SIZE,
-                                  crash_hint="read the error: 'selected index k out of range' means topk was asked"
-                                             " for more values than it was given (use the k argument, and min(k, ...)"
-                                             " for a short last batch); a shape error, that acts was laid out wrong.")
+                                  instance_idx=INSTANCE, k=k, batch_size=BATCH_SIZE, crash_hint=crash_hint)
     finally:
         handle.remove()
     _untouched(ex, tokens, before, model)
@@ -239,6 +252,11 @@ def check_highest_activating_tokens(highest_activating_tokens) -> None:
             generic_hint="run the SAE on each batch (acts = autoencoder(h)[3]) and keep column [instance_idx,"
                          " feature_idx]: the SAE's own forward is right for every architecture.")
 
+    three = tiny_sae(n_instances=3)  # the instance count comes from the SAE (the bundled one happens to have 2)
+    _, values = _call_top(ex, highest_activating_tokens, tokens, model, three, frequent, k, crash_hint=INSTANCES_HINT)
+    compare(ex, values, top(_latent_acts(model, three, tokens)[..., frequent]), "values (a 3-instance SAE)",
+            generic_hint=INSTANCES_HINT)
+
 
 # ------------------------------------------------------------------------- precision and recall
 
@@ -255,6 +273,11 @@ def _pr_data() -> tuple[torch.Tensor, torch.Tensor]:
     activations[0, :8] = 0.0  # a sequence where it hardly fires
     in_class = torch.rand(6, 10, generator=generator) < 0.35
     in_class[1] = True  # a sequence entirely of the class
+    # Faint firings, two on the class and one off it: firings all the same, which a cut-off such as > 1e-3 drops.
+    silent = activations == 0
+    for on_class, row in ((True, 2), (True, 3), (False, 4)):
+        pos = next(q for q in (silent[row] & (in_class[row] == on_class)).nonzero().flatten().tolist())
+        activations[row, pos] = 5e-4
     return activations, in_class
 
 
@@ -292,8 +315,12 @@ def _pr_mistakes(activations: torch.Tensor, in_class: torch.Tensor) -> dict[str,
 
     per_row = [share((f & c).sum(), f.sum()) for f, c in zip(fires, in_class, strict=True) if f.any()]
     every = torch.ones_like(fires)
+    strong = activations > 1e-3
+    faint_hint = ("a latent fires when its activation is > 0, not above a small cut-off such as 1e-3: a faint"
+                  " activation is still a firing.")
     return {
         "precision": {
+            faint_hint: share((strong & in_class).sum(), strong.sum()),
             "precision and recall are swapped: precision is the share of the latent's firings that are on the"
             " class (divide by how often it fires); recall is the share of the class it fires on.":
                 share(hits, in_class.sum()),
@@ -318,6 +345,7 @@ def _pr_mistakes(activations: torch.Tensor, in_class: torch.Tensor) -> dict[str,
             " (divide by the size of the class).": share(hits, fires.sum()),
             "firing means activation > 0: with >= 0 the latent fires on every token of the class.": 1.0,
             "recall divides by the size of the class, not by the number of tokens.": share(hits, in_class.numel()),
+            faint_hint: share((strong & in_class).sum(), in_class.sum()),
         },
     }
 
@@ -373,6 +401,21 @@ def check_label_precision_recall(label_precision_recall) -> None:
                                  if key == "recall" else "a latent that fires, none of it on the class, has 0."))
 
 
+def _one_latents_row(ex: str, got, width: int, name: str) -> None:
+    """A wrong shape from indexing W_dec ([inst, n_hidden, d_mlp]) with too few or misplaced indices."""
+    if not isinstance(got, torch.Tensor):
+        return
+    shape = tuple(got.shape)
+    hint = {(N_HIDDEN, width): "W_dec[instance_idx] is every latent's row: index the latent too,"
+                               " W_dec[instance_idx, feature_idx].",
+            (N_INST, width): "W_dec[:, feature_idx] (or W_dec[feature_idx]) keeps every instance: index both,"
+                             " W_dec[instance_idx, feature_idx].",
+            (N_HIDDEN,): "W_dec is [inst, n_hidden, d_mlp]: a latent's row is W_dec[instance_idx, feature_idx],"
+                         " not W_dec[instance_idx, :, feature_idx] (that is one neuron across latents)."}.get(shape)
+    if hint:
+        raise CheckFailed(ex, f"{name} has shape {list(shape)}.", hint)
+
+
 # ---------------------------------------------------------------------------- logit effect
 
 
@@ -389,6 +432,7 @@ def check_feature_logit_effect(feature_logit_effect) -> None:
     if isinstance(got, torch.Tensor) and tuple(got.shape) == (model.cfg.n_layers, d_vocab):
         raise CheckFailed(ex, f"the logit effect has shape {list(got.shape)}: a layer axis too many.",
                           "model.W_out is stacked over layers, [n_layers, d_mlp, d_model]: use block 0's, W_out[0].")
+    _one_latents_row(ex, got, d_vocab, "the logit effect")
     expect_tensor(ex, got, "the logit effect", (d_vocab,), "d_vocab")
     W_dec, W_enc = sae.W_dec.detach(), sae.W_enc.detach()
     W_out, W_in, W_U = model.W_out[0].detach(), model.W_in[0].detach(), model.W_U.detach()
@@ -419,6 +463,7 @@ def check_neuron_shares(neuron_shares) -> None:
     if not close(sae.W_dec.detach(), W_before, **UNCHANGED):
         raise CheckFailed(ex, "your function changed the SAE's W_dec (an in-place abs_ or division?).",
                           "work on a copy: W_dec[i, f].abs(), not .abs_().")
+    _one_latents_row(ex, got, D_MLP, "the shares")
     expect_tensor(ex, got, "the shares", (D_MLP,), "d_mlp")
     w = sae.W_dec.detach()[INSTANCE, latent]
     compare(ex, got, w.abs() / w.abs().sum(), "the shares", mistakes={
@@ -442,7 +487,9 @@ def check_feature_ablation_effect(feature_ablation_effect) -> None:
     model, sae, tokens = tiny_model(), tiny_sae(), tiny_tokens(batch=N_ROWS)
     before = tokens.clone()
     acts = _latent_acts(model, sae, tokens)
-    latent, _ = _pick_latents(acts, 5)
+    # A latent that fires on about half the tokens (below D_MLP, for the 'zeroed a neuron' mistake): where it is
+    # silent, its pre-activation is negative, so removing the pre-activation instead of the activation shows.
+    latent = int(((acts[..., :D_MLP] > 0).float().mean((0, 1)) - 0.5).abs().argmin())
     got = call_learner(ex, feature_ablation_effect, tokens, model, sae, latent, instance_idx=INSTANCE)
     _untouched(ex, tokens, before, model)
     expect_tensor(ex, got, "the change in loss", (N_ROWS, SEQ - 1), "batch, seq - 1")
@@ -470,6 +517,8 @@ def check_feature_ablation_effect(feature_ablation_effect) -> None:
         full_rec = acts @ W_dec[INSTANCE] + b_dec[INSTANCE]
         neuron_zeroed = h.clone()
         neuron_zeroed[..., latent] = 0
+        pre = (h - b_dec[INSTANCE]) @ W_enc[INSTANCE, :, latent] + sae.b_enc.detach()[INSTANCE, latent]
+        without_pre = h - pre[..., None] * W_dec[INSTANCE, latent]  # no ReLU: negative where it does not fire
         seq_major = einops.rearrange(einops.rearrange(removed(), "b s d -> (b s) d"), "(s b) d -> b s d", s=SEQ)
 
     compare(ex, got, expected, "the change in loss", mistakes={
@@ -494,8 +543,17 @@ def check_feature_ablation_effect(feature_ablation_effect) -> None:
             patched(h - acts[..., latent, None] * W_enc[INSTANCE, :, latent]) - clean,
         "the reconstruction's (batch seq) axis must be unflattened in the same order: '(batch seq) -> batch seq'.":
             patched(seq_major) - clean,
+        "remove the latent's activation (after the ReLU), not its pre-activation: where it does not fire there is"
+        " nothing to remove, and a negative pre-activation would add its direction.": patched(without_pre) - clean,
     }, generic_hint="loss_per_token=True for both runs; patch hook_post with decode(z with the latent zeroed)"
                     " + (h - decode(z)).")
+    # An SAE with 3 instances: the instance count comes from the SAE (the bundled one happens to have 2).
+    three = tiny_sae(n_instances=3)
+    got = call_learner(ex, feature_ablation_effect, tokens, model, three, latent, instance_idx=INSTANCE,
+                       crash_hint=INSTANCES_HINT)
+    expect_tensor(ex, got, "the change in loss with a 3-instance SAE", (N_ROWS, SEQ - 1), "batch, seq - 1")
+    compare(ex, got, ref.feature_ablation_effect(tokens, model, three, latent, instance_idx=INSTANCE),
+            "the change in loss with a 3-instance SAE", generic_hint=INSTANCES_HINT)
 
 
 # ---------------------------------------------------------------------------- training your own

@@ -24,13 +24,13 @@ BATCH, SEQ, D_MLP, N_HIDDEN, N_INST = 3, 6, 12, 20, 2
 
 
 @functools.cache
-def _tiny_model_state():
+def _tiny_model_state(n_layers: int = 1):
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
     from utils.loading import quiet_transformer_lens
 
     quiet_transformer_lens()
-    cfg = HookedTransformerConfig(n_layers=1, d_model=8, n_heads=2, d_head=4, d_mlp=D_MLP, d_vocab=17, n_ctx=SEQ,
+    cfg = HookedTransformerConfig(n_layers=n_layers, d_model=8, n_heads=2, d_head=4, d_mlp=D_MLP, d_vocab=17, n_ctx=SEQ,
                                   act_fn="gelu", normalization_type="LN", seed=0, device="cpu")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1)
@@ -42,11 +42,12 @@ def _tiny_model_state():
     return cfg, model.state_dict()
 
 
-def tiny_model():
-    """A fresh copy each time: a learner's code that edits the model cannot affect the next check."""
+def tiny_model(n_layers: int = 1):
+    """A fresh copy each time: a learner's code that edits the model cannot affect the next check. (n_layers=2:
+    a model where block 0 is not the last, so code that only works for block 0 shows.)"""
     from transformer_lens import HookedTransformer
 
-    cfg, state = _tiny_model_state()
+    cfg, state = _tiny_model_state(n_layers)
     model = HookedTransformer(cfg)
     model.load_state_dict(state)
     return model.eval()
@@ -109,6 +110,23 @@ def _reference_acts(model, sae, tokens):
     return cache, h, acts, h_rec, l2
 
 
+def with_faint_latent(sae: AutoEncoder, model, tokens, instance: int = 1) -> int:
+    """Lower one latent's b_enc (in place) until it fires on exactly one token, with activation 1e-4: it fires
+    (> 0), but a cut-off such as > 1e-3 calls it silent. Returns the latent."""
+    with torch.no_grad():
+        h = ref.get_mlp_activations(tokens, model, sae.cfg.n_instances)
+        acts = sae(h)[3][:, instance]
+        latent = int(((acts > 0).float().mean(0) - 0.5).abs().argmin())  # fires on about half the tokens
+        pre = (h[:, instance] - sae.b_dec[instance]) @ sae.W_enc[instance, :, latent] + sae.b_enc[instance, latent]
+        sae.b_enc[instance, latent] -= pre.max() - 1e-4
+    return latent
+
+
+FAINT_HINT = ("a latent fires when its activation is > 0, not above a small cut-off such as 1e-3: a faint"
+              " activation is still a firing.")
+INSTANCES_HINT = "use autoencoder.cfg.n_instances, not a number written in (the bundled SAEs happen to have 2)."
+
+
 # ------------------------------------------------------------------------------------ activations
 
 
@@ -152,7 +170,8 @@ def check_get_mlp_activations(get_mlp_activations) -> None:
     }, generic_hint="run_with_cache, take cache[hook_name] ([batch, seq, d_mlp]), flatten and repeat per instance.")
     if unembed_calls:
         raise CheckFailed(ex, "the whole model ran, unembedding included.",
-                          "pass stop_at_layer=1 to run_with_cache: nothing after block 0 is needed.")
+                          "pass stop_at_layer to run_with_cache: nothing after the hook's block is needed (for a"
+                          " block-0 hook, stop_at_layer=1).")
     # The hook is an argument: another hook point must work too (section 4 trains on other ones).
     resid = call_learner(ex, get_mlp_activations, tokens, model, 3, "blocks.0.hook_resid_mid")
     _activation_shape_hints(ex, resid, 3, 8, "blocks.0.hook_resid_mid")
@@ -161,6 +180,16 @@ def check_get_mlp_activations(get_mlp_activations) -> None:
     compare(ex, resid, ref.get_mlp_activations(tokens, model, 3, "blocks.0.hook_resid_mid"),
             "the activations at blocks.0.hook_resid_mid",
             generic_hint="use the hook_name argument, not a hard-coded hook name.")
+    # A hook in block 1 of a 2-layer model: stop_at_layer=1 (right for block 0, the bundled model's only block)
+    # stops before the hook is reached.
+    deeper, hook = tiny_model(n_layers=2), "blocks.1.mlp.hook_post"
+    stop_hint = ("stop after the hook's own block: stop_at_layer=1 is right for a block-0 hook only; for blocks.L.*"
+                 " it is L + 1.")
+    got = call_learner(ex, get_mlp_activations, tokens, deeper, N_INST, hook, crash_hint=stop_hint)
+    expect_tensor(ex, got, f"the activations at {hook} of a 2-layer model", (BATCH * SEQ, N_INST, D_MLP),
+                  "batch*seq, n_instances, d_mlp")
+    compare(ex, got, ref.get_mlp_activations(tokens, deeper, N_INST, hook),
+            f"the activations at {hook} of a 2-layer model", generic_hint=stop_hint)
 
 
 # ------------------------------------------------------------------------------ firing frequency
@@ -203,6 +232,15 @@ def check_get_feature_probability(get_feature_probability) -> None:
                           "use autoencoder.cfg.n_instances, not a number written in.")
     expect_tensor(ex, got, "the firing frequencies of a 3-instance SAE", (3, N_HIDDEN), "n_instances, n_hidden_ae")
     compare(ex, got, ref.get_feature_probability(tokens, model, three), "the firing frequencies of a 3-instance SAE")
+    faint = tiny_sae()
+    with_faint_latent(faint, model, tokens)
+    with reference_helpers(get_feature_probability, "get_mlp_activations"):
+        got = call_learner(ex, get_feature_probability, tokens, model, faint)
+    expect_tensor(ex, got, "the firing frequencies", (N_INST, N_HIDDEN), "n_instances, n_hidden_ae")
+    faint_acts = _reference_acts(model, faint, tokens)[2]
+    compare(ex, got, (faint_acts > 0).float().mean(0), "the firing frequencies (a latent firing faintly)",
+            mistakes={FAINT_HINT: (faint_acts > 1e-3).float().mean(0)},
+            generic_hint="a latent fires when its activation is > 0.")
 
 
 # ------------------------------------------------------------------------------ comparing SAEs
@@ -232,8 +270,10 @@ class _RowBlocks(torch.Tensor):
                 or (result.shape[0] == cls.n_B and result.shape[1] > cls.rows)):
             raise CheckFailed("max_cosine_similarity", f"with chunk={cls.rows}, a result held {result.shape[0]} of A's"
                               f" rows against all of B's {cls.n_B} at once (shape {list(result.shape)}).",
-                              "compare one chunk of A's rows at a time, A[i : i + chunk] against all of B, and keep"
-                              " only each chunk's maxima: for the bundled SAEs the full matrix would not fit.")
+                              "use the chunk argument: compare A[i : i + chunk] with all of B, one chunk at a time,"
+                              " and keep each chunk's maxima. (The bundled SAEs' full 4,096 x 4,096 matrix, 67 MB,"
+                              " fits; chunks keep memory bounded for larger dictionaries, and a broadcast [n_A, n_B,"
+                              " d] product is 34 GB already here.)")
         return result
 
 
@@ -328,6 +368,16 @@ def check_get_reconstruction_loss(get_reconstruction_loss) -> None:
         "the cosine similarity is between each activation vector and its reconstruction (over d_mlp, dim=-1).":
             F.cosine_similarity(h, h_rec, dim=0).mean(-1),
     }, generic_hint="F.cosine_similarity(h, h_reconstructed, dim=-1), then the mean over tokens.")
+    three = tiny_sae(n_instances=3)
+    with reference_helpers(get_reconstruction_loss, "get_mlp_activations"):
+        result = call_learner(ex, get_reconstruction_loss, tokens, model, three, crash_hint=INSTANCES_HINT)
+    expected = ref.get_reconstruction_loss(tokens, model, three)
+    for i, name in enumerate(("reconstruction_loss", "cosine_similarity")):
+        got = result[i] if isinstance(result, tuple) and len(result) == 2 else result
+        if isinstance(got, torch.Tensor) and got.ndim == 1 and len(got) != 3:
+            raise CheckFailed(ex, f"for an SAE with 3 instances, {name} has {len(got)} values.", INSTANCES_HINT)
+        expect_tensor(ex, got, f"{name} of a 3-instance SAE", (3,), "n_instances")
+        compare(ex, got, expected[i], f"{name} of a 3-instance SAE", generic_hint=INSTANCES_HINT)
 
 
 # ------------------------------------------------------------------------------ substitution
@@ -395,6 +445,16 @@ def check_get_substitution_loss(get_substitution_loss) -> None:
                                  fwd_hooks=[(HOOK, lambda a, hook: torch.zeros_like(a))]).sum(),
     }, generic_hint="replace hook_post with zeros through run_with_hooks.")
     del cache
+    three = tiny_sae(n_instances=3)
+    with reference_helpers(get_substitution_loss, "get_mlp_activations"):
+        result = call_learner(ex, get_substitution_loss, tokens, model, three, crash_hint=INSTANCES_HINT)
+    got = result[1] if isinstance(result, tuple) and len(result) == 3 else result
+    if isinstance(got, torch.Tensor) and got.ndim == 1 and len(got) != 3:
+        raise CheckFailed(ex, f"for an SAE with 3 instances, loss_reconstructed has {len(got)} values.",
+                          INSTANCES_HINT)
+    expect_tensor(ex, got, "loss_reconstructed of a 3-instance SAE", (3,), "n_instances")
+    compare(ex, got, ref.get_substitution_loss(tokens, model, three)[1], "loss_reconstructed of a 3-instance SAE",
+            generic_hint=INSTANCES_HINT)
 
 
 # ------------------------------------------------------------------------------ summary metrics
@@ -513,6 +573,42 @@ def check_get_summary_metrics(get_summary_metrics) -> None:
                 "one fraction per instance: you pooled every instance's latents together.":
                     (frequency > threshold).float().mean().expand(N_INST),
             }, generic_hint="the fraction of latents whose firing frequency exceeds dense_threshold.")
+
+    # A threshold equal to some latents' frequency: "more than dense_threshold" leaves them out.
+    exact = float(frequency[frequency > 0.2].min())
+    with reference_helpers(get_summary_metrics, "get_mlp_activations"):
+        got = call_learner(ex, get_summary_metrics, tokens, model, sae, dense_threshold=exact)
+    name = f"['dense_fraction'] with dense_threshold={exact:.4f} (some latents' exact frequency)"
+    got = got["dense_fraction"] if isinstance(got, dict) and "dense_fraction" in got else got
+    expect_tensor(ex, got, name, (N_INST,), "n_instances")
+    compare(ex, got, (frequency > exact).float().mean(-1), name, mistakes={
+        "dense latents fire on *more than* dense_threshold of the tokens: frequency > dense_threshold, not >=.":
+            (frequency >= exact).float().mean(-1),
+    }, generic_hint="the fraction of latents whose firing frequency exceeds dense_threshold.")
+
+    # A latent that fires on one token only, faintly (1e-4): it counts in l0 and is not dead.
+    faint = tiny_sae()
+    with_faint_latent(faint, model, tokens)
+    with reference_helpers(get_summary_metrics, "get_mlp_activations"):
+        got = call_learner(ex, get_summary_metrics, tokens, model, faint)
+    faint_acts = _reference_acts(model, faint, tokens)[2]
+    for key, of in (("l0", lambda fires: fires.float().sum(-1).mean(0)),
+                    ("dead_fraction", lambda fires: (fires.float().mean(0) == 0).float().mean(-1))):
+        value = got[key] if isinstance(got, dict) and key in got else got
+        expect_tensor(ex, value, f"[{key!r}]", (N_INST,), "n_instances")
+        compare(ex, value, of(faint_acts > 0), f"{key} (a latent firing faintly)",
+                mistakes={FAINT_HINT: of(faint_acts > 1e-3)}, generic_hint="a latent fires when its activation is > 0.")
+
+    three = tiny_sae(n_instances=3)
+    with reference_helpers(get_summary_metrics, "get_mlp_activations"):
+        got = call_learner(ex, get_summary_metrics, tokens, model, three, crash_hint=INSTANCES_HINT)
+    expected = ref.get_summary_metrics(tokens, model, three)
+    for key in keys:
+        value = got[key] if isinstance(got, dict) and key in got else got
+        if isinstance(value, torch.Tensor) and value.ndim == 1 and len(value) != 3:
+            raise CheckFailed(ex, f"for an SAE with 3 instances, [{key!r}] has {len(value)} values.", INSTANCES_HINT)
+        expect_tensor(ex, value, f"[{key!r}] of a 3-instance SAE", (3,), "n_instances")
+        compare(ex, value, expected[key], f"[{key!r}] of a 3-instance SAE", generic_hint=INSTANCES_HINT)
 
 
 CHECKS = {

@@ -91,6 +91,10 @@ def check_init(AutoEncoder) -> None:
                 raise CheckFailed(ex, f"{name} is not a parameter of the module.",
                                   f"wrap it: self.{name} = nn.Parameter(...), so the optimizer trains it." if plain
                                   else f"create self.{name} with shape {list(shape)}.")
+            if not params[name].requires_grad:
+                raise CheckFailed(ex, f"{name} has requires_grad=False, so the optimizer would never change it.",
+                                  f"create it with nn.Parameter(...) as it is (requires_grad=True): no"
+                                  f" requires_grad=False or .requires_grad_(False) on self.{name}.")
             if tuple(params[name].shape) != shape:
                 raise CheckFailed(ex, f"{name} has shape {list(params[name].shape)}; expected {list(shape)}.",
                                   "every parameter has the instance axis first: b_enc is [inst, d_hidden], b_dec"
@@ -247,6 +251,8 @@ def _check_forward_on(AutoEncoder, cfg: ref.AutoEncoderConfig) -> None:
             F.relu(torch.einsum("bid,idh->bih", h, W_enc) + b_enc),
         "you forgot b_enc in the encoder.": F.relu(pre),
         "you forgot the ReLU on the latents.": pre + b_enc,
+        "each instance encodes its own input h[:, i]: you gave every instance instance 0's, h[:, 0].":
+            F.relu(torch.einsum("bid,idh->bih", h[:, :1] - b_dec, W_enc) + b_enc),
     }, generic_hint="acts = ReLU((h - b_dec) @ W_enc + b_enc).")
     compare(ex, h_rec, ref_h_rec, "h_reconstructed" + tied, mistakes={
         "decode with the normalised decoder, self.normalize_and_return_W_dec(), not the raw W_dec"
@@ -704,6 +710,9 @@ def _check_topk_forward_on(TopKAutoEncoder, cfg: ref.AutoEncoderConfig) -> None:
         "you forgot to centre the input: encode h - b_dec, not h.":
             F.relu(keep(torch.einsum("bid,idh->bih", h, W_enc) + b_enc,
                         torch.einsum("bid,idh->bih", h, W_enc) + b_enc)),
+        "each instance encodes its own input h[:, i]: you gave every instance instance 0's, h[:, 0].":
+            F.relu(keep(torch.einsum("bid,idh->bih", h[:, :1] - b_dec, W_enc) + b_enc,
+                        torch.einsum("bid,idh->bih", h[:, :1] - b_dec, W_enc) + b_enc)),
     }, generic_hint="acts = ReLU of the k largest entries of (h - b_dec) @ W_enc + b_enc, per input; 0 elsewhere.")
     compare(ex, h_rec, ref_h_rec, "h_reconstructed" + tied,
             generic_hint="decode as AutoEncoder does: acts @ self.normalize_and_return_W_dec() + b_dec.")
@@ -723,11 +732,19 @@ def _check_topk_forward_on(TopKAutoEncoder, cfg: ref.AutoEncoderConfig) -> None:
 
 # ------------------------------------------------------------------------------------- Step.backward
 
+def _sums_to(shape: torch.Size, target: torch.Size) -> bool:
+    """Whether a gradient of `shape` can be summed down to `target` (target broadcasts to it), as autograd does."""
+    try:
+        return torch.broadcast_shapes(shape, target) == shape
+    except RuntimeError:
+        return False
+
+
 @exercise_check("Step.backward")
 def check_step_backward(Step) -> None:
     ex = "Step.backward"
     batch, inst, d_hid, bandwidth = 64, 2, 5, 0.5  # a wide window (not the default 1e-3): many inputs fall in it
-    z = torch.relu(torch.randn(batch, inst, d_hid)).requires_grad_(True)
+    z = torch.randn(batch, inst, d_hid).requires_grad_(True)  # raw pre-activations, negative ones too
     threshold = (0.3 + 0.4 * torch.rand(inst, d_hid)).requires_grad_(True)
     weights = torch.randn(batch, inst, d_hid)  # the loss's gradient for the output: not all ones
     backward_hint = ("backward returns one gradient per input of forward: (grad_z, grad_threshold, None), None for"
@@ -740,6 +757,13 @@ def check_step_backward(Step) -> None:
         length = f" of length {len(grads)}" if isinstance(grads, (tuple, list)) else ""
         raise CheckFailed(ex, f"backward returned {type(grads).__name__}{length}; expected a tuple of 3 gradients.",
                           backward_hint)
+    # A gradient autograd can sum down to the threshold's shape (one per input, [batch, inst, d_hidden]) is fine;
+    # any other shape (summed over the latents, say) makes autograd fail with a message about index 1.
+    if isinstance(grads[1], torch.Tensor) and not _sums_to(grads[1].shape, threshold.shape):
+        raise CheckFailed(ex, f"the threshold's gradient has shape {list(grads[1].shape)}; expected"
+                              f" {list(threshold.shape)} (inst, d_hidden), the threshold's own.",
+                          "the threshold is shared by every input of the batch: sum its gradient over the batch"
+                          " (.sum(0), or .sum_to_size(threshold.shape)) so that it has the threshold's shape.")
     out = call_learner(ex, Step.apply, z, threshold, bandwidth)
     expect_tensor(ex, out, "Step.apply(z, threshold, bandwidth)", (batch, inst, d_hid), "batch, inst, d_hidden")
     compare(ex, out, (z > threshold).float(), "the step's output",
@@ -781,6 +805,9 @@ def _reference_jumprelu(cfg: ref.AutoEncoderConfig) -> ref.JumpReLUAutoEncoder:
         reference.b_enc.copy_(0.2 * torch.randn_like(reference.b_enc))
         reference.b_dec.copy_(0.5 * torch.randn_like(reference.b_dec))
         reference.log_threshold.copy_(torch.log(0.1 + 0.4 * torch.rand_like(reference.log_threshold)))
+        # One latent per instance with a threshold below bandwidth / 2 (0.15): 0 lies inside its window, so
+        # estimators fed ReLU(pre) instead of pre get other threshold gradients there.
+        reference.log_threshold[:, 0] = math.log(0.05)
         if not cfg.tied_weights:
             reference.W_dec.mul_(2 * torch.rand(cfg.n_instances, cfg.n_hidden_ae, 1) + 0.5)
     return reference
@@ -809,24 +836,25 @@ def _check_jumprelu_forward_on(JumpReLUAutoEncoder, cfg: ref.AutoEncoderConfig) 
     ref_l0, ref_l2, ref_loss, ref_acts, ref_h_rec = reference(h)
     with torch.no_grad():
         W_enc, b_enc, b_dec = reference.W_enc.detach(), reference.b_enc.detach(), reference.b_dec.detach()
-        z = F.relu(torch.einsum("bid,idh->bih", h - b_dec, W_enc) + b_enc)
+        z = torch.einsum("bid,idh->bih", h - b_dec, W_enc) + b_enc  # the raw pre-activations
         log_threshold = reference.log_threshold.detach()
     assert ((z > 0) & (z <= log_threshold.exp())).any(), "the check's data must exercise the threshold"
     compare(ex, acts, ref_acts, "acts" + tied, mistakes={
         "the threshold cuts nothing: that is a plain ReLU. Pass z through JumpReLU.apply(z, self.threshold,"
-        " self.bandwidth), with self.threshold = exp(log_threshold) (log_threshold itself is negative here, so a"
-        " comparison with it lets every active latent through).": z,
+        " self.bandwidth), with self.threshold = exp(log_threshold).": F.relu(z),
+        "you compared with log_threshold, but log_threshold itself is negative here, so negative pre-activations"
+        " get through: the threshold is self.threshold = exp(log_threshold).": z * (z > log_threshold).float(),
         "you forgot to centre the input: encode h - b_dec, not h.":
-            (lambda z_: z_ * (z_ > log_threshold.exp()).float())(
-                F.relu(torch.einsum("bid,idh->bih", h, W_enc) + b_enc)),
+            (lambda z_: z_ * (z_ > log_threshold.exp()).float())(torch.einsum("bid,idh->bih", h, W_enc) + b_enc),
     }, generic_hint="acts = JumpReLU.apply(z, self.threshold, self.bandwidth) with"
-                    " z = ReLU((h - b_dec) @ W_enc + b_enc).")
+                    " z = (h - b_dec) @ W_enc + b_enc.")
     compare(ex, h_rec, ref_h_rec, "h_reconstructed" + tied,
             generic_hint="decode as AutoEncoder does: acts @ self.normalize_and_return_W_dec() + b_dec.")
     compare(ex, l0, ref_l0, "l0_loss" + tied, mistakes={
         "yours is an L1 term (the sum of the activations), but a JumpReLU SAE penalises how many latents fire:"
         " l0_loss = Step.apply(z, self.threshold, self.bandwidth).sum(-1).": ref_acts.detach().sum(-1),
-        "count the latents above the threshold, not every latent the ReLU lets through.": (z > 0).float().sum(-1),
+        "count the latents above the threshold, not every latent with a positive pre-activation.":
+            (z > 0).float().sum(-1),
     }, generic_hint="l0_loss = Step.apply(z, self.threshold, self.bandwidth).sum(-1): how many latents fire.")
     compare(ex, l2, ref_l2, "l2_loss" + tied, generic_hint="l2_loss = (h_reconstructed - h)^2 averaged over d_in.")
     compare(ex, loss, ref_loss, "loss" + tied, mistakes={
@@ -839,10 +867,12 @@ def _check_jumprelu_forward_on(JumpReLUAutoEncoder, cfg: ref.AutoEncoderConfig) 
     # The values can all be right while the thresholds learn nothing: a plain comparison (z > threshold) has no
     # gradient. Both terms must pass the straight-through gradients to log_threshold.
     mine, theirs = dict(learner.named_parameters()), dict(reference.named_parameters())
+    _refuse_estimators_fed_relu(ex, reference, h, l0, l2, mine["log_threshold"], tied)
     compare_gradients(ex, l0, ref_l0, "l0_loss" + tied, mine, theirs, hints={
-        None: "count with Step.apply(z, self.threshold, self.bandwidth) on z, the ReLU'd pre-activations (not on acts:"
-              " latents just below the threshold must vote too), and not with (z > threshold), which has no gradient;"
-              " pass self.threshold itself (not a detached copy) and self.bandwidth, not a number written in."})
+        None: "count with Step.apply(z, self.threshold, self.bandwidth) on z, the raw pre-activations (not on acts:"
+              " the estimate needs the inputs just below the threshold too), and not with (z > threshold), which has"
+              " no gradient; pass self.threshold itself (not a detached copy) and self.bandwidth, not a number"
+              " written in."})
     compare_gradients(ex, l2, ref_l2, "l2_loss" + tied, mine, theirs, hints={
         "log_threshold": "the thresholds get no (or the wrong) reconstruction gradient: compute acts with"
                          " JumpReLU.apply(z, self.threshold, self.bandwidth), not z * (z > threshold), and pass"
@@ -851,6 +881,36 @@ def _check_jumprelu_forward_on(JumpReLUAutoEncoder, cfg: ref.AutoEncoderConfig) 
         **({} if cfg.tied_weights else {"W_dec": OWN_NORMALISATION})})
     compare_gradients(ex, loss, ref_loss, "loss" + tied, mine, theirs, hints=(
         "build the loss from l0_loss and l2_loss themselves, not from detached copies or .item()."))
+
+
+#: Estimators fed ReLU(pre): every value is the same, only the thresholds' gradients differ.
+RELU_BEFORE_ESTIMATORS = (
+    "feed Step and JumpReLU the raw pre-activations z = (h - b_dec) @ W_enc + b_enc, with no ReLU (as the paper and"
+    " SAELens do): after a ReLU every negative pre-activation sits at exactly 0, which lies inside the window of"
+    " any threshold below bandwidth / 2, so each one counts as an input at the threshold.")
+
+
+def _refuse_estimators_fed_relu(ex, reference, h, l0, l2, log_threshold, tied) -> None:
+    """Name the one mistake whose values are all right: the estimators given ReLU(pre). Its thresholds'
+    gradients are those of a copy of the reference fed ReLU(pre), and not the reference's."""
+    theta = reference.threshold
+    pre = torch.einsum("bid,idh->bih", h - reference.b_dec, reference.W_enc) + reference.b_enc
+    W_dec = reference.normalize_and_return_W_dec()
+    for name, got, value in [
+        ("l0_loss", l0, lambda z: ref.Step.apply(z, theta, reference.bandwidth).sum(-1)),
+        ("l2_loss", l2, lambda z: (torch.einsum("bih,ihd->bid", ref.JumpReLU.apply(z, theta, reference.bandwidth),
+                                                W_dec) + reference.b_dec - h).pow(2).mean(-1)),
+    ]:
+        if not got.requires_grad:
+            continue  # compare_gradients says what is wrong
+        weights = torch.randn(got.shape, generator=torch.Generator().manual_seed(2))
+        mine = torch.autograd.grad((got * weights).sum(), log_threshold, allow_unused=True, retain_graph=True)[0]
+        right, relu = (torch.autograd.grad((value(z) * weights).sum(), reference.log_threshold,
+                                           retain_graph=True)[0] for z in (pre, F.relu(pre)))
+        assert not close(right, relu), "the check's data must tell raw and ReLU'd pre-activations apart"
+        if mine is not None and close(mine, relu) and not close(mine, right):
+            raise CheckFailed(ex, f"the value of {name}{tied} is right, but log_threshold gets the wrong gradient"
+                                  " from it.", RELU_BEFORE_ESTIMATORS)
 
 
 CHECKS = {

@@ -65,6 +65,9 @@ def build(exercise: str, Learner, cfg: ToyModelConfig, params=("W", "b_final"), 
 
 def _value_checks(ex: str, batch: torch.Tensor, low: float = 0.0) -> None:
     """Present features take uniform values in [low, 1), drawn independently of whether they fire."""
+    if (batch == -1).float().mean() > 0.01:  # uniform values hit exactly -1 about once in 2^24 draws
+        raise CheckFailed(ex, f"{100 * (batch == -1).float().mean():.0f}% of the values are exactly -1.",
+                          "a feature that does not fire is 0, not -1: torch.where(fires, values, 0.0).")
     present = batch[batch != 0]
     if present.numel() and (present == present[0]).all():
         raise CheckFailed(ex, f"every nonzero value is {present[0].item():g}.",
@@ -84,8 +87,10 @@ def _value_checks(ex: str, batch: torch.Tensor, low: float = 0.0) -> None:
                           f"a feature that fires takes a uniform random value on {span}.")
 
 
-def _rates(ex: str, fired: torch.Tensor, p: torch.Tensor, what: str, mistakes: dict[str, torch.Tensor]) -> None:
-    """Each feature fires at its rate p [inst, feat]; otherwise name the mistake whose rates match."""
+def _rates(ex: str, fired: torch.Tensor, p: torch.Tensor, what: str, mistakes: dict[str, torch.Tensor],
+           fallback: str = "compare your probabilities with the docstring's.") -> None:
+    """Each feature fires at its rate p [inst, feat]; otherwise name the mistake whose rates match (`fallback`
+    when none does)."""
     rate = fired.float().mean(0)
     tolerance = 5 * (p * (1 - p) / len(fired)).sqrt() + 0.005
     if ((rate - p).abs() <= tolerance).all():
@@ -95,7 +100,7 @@ def _rates(ex: str, fired: torch.Tensor, p: torch.Tensor, what: str, mistakes: d
             raise CheckFailed(ex, f"{what} fire at the wrong rates.", hint)
     i, f = [int(v) for v in torch.nonzero((rate - p).abs() == (rate - p).abs().max())[0]]
     raise CheckFailed(ex, f"{what}: feature {f} of instance {i} fires {100 * rate[i, f]:.1f}% of the time;"
-                          f" expected {100 * p[i, f]:.1f}%.", "compare your probabilities with the docstring's.")
+                          f" expected {100 * p[i, f]:.1f}%.", fallback)
 
 
 def _independent(ex: str, a: torch.Tensor, b: torch.Tensor, what: str, hint: str) -> None:
@@ -104,6 +109,28 @@ def _independent(ex: str, a: torch.Tensor, b: torch.Tensor, what: str, hint: str
     excess = ((a * b).mean(0) - a.mean(0) * b.mean(0)).abs()
     if excess.max() > 0.015:
         raise CheckFailed(ex, f"{what} fire together more (or less) often than independent draws would.", hint)
+
+
+def _coins_independent(ex: str, first: torch.Tensor, either: torch.Tensor) -> None:
+    """Each (row, instance, pair) has its own fair coin. Where two pairs (or two instances' pair) both fire, their
+    coins pick the same side half the time; one coin shared by them always does. The firing rates cannot see
+    this (each coin alone is fair), nor can the pairs' firing patterns (they are independent either way)."""
+    n_inst, n_pairs = first.shape[1:]
+    couples = [((slice(None), i, j), (slice(None), i, k), "pairs") for i in range(n_inst)
+               for j in range(n_pairs) for k in range(j + 1, n_pairs)]
+    couples += [((slice(None), 0, j), (slice(None), 1, j), "instances") for j in range(n_pairs)]
+    for a, b, what in couples:
+        both = either[a] & either[b]
+        if both.sum() < 200:  # too few rows where both fire to tell a share of 1/2 from 1
+            continue
+        agree = (first[a] == first[b])[both].float().mean()
+        if (agree - 0.5).abs() > 0.15:  # with >= 200 rows, 1/2 is known to about +-0.035
+            shape = "[batch, inst, 1]" if what == "pairs" else "[batch, 1, n_pairs]"
+            where = "two pairs both fire" if what == "pairs" else "a pair fires in instances 0 and 1 alike"
+            raise CheckFailed(ex, f"where {where}, the same side fires in {100 * agree:.0f}% of rows; independent"
+                                  " coins agree in 50%.",
+                              f"every pair needs its own coin: draw it with shape [batch, inst, n_pairs], not {shape}"
+                              f" (one coin shared by all the {what}).")
 
 
 DEVICE_HINT = ("create every tensor on the model's device (torch.rand(..., device={where})), and leave the model's"
@@ -226,6 +253,12 @@ def check_generate_anticorrelated_features(ToyModel) -> None:
                           "decide per (row, instance, pair) whether one of the two fires (probability 2p), then pick"
                           " which one with a coin: independent draws per feature let both fire.")
     p_block = p[:, start:start + 2 * n_pairs]
+    either = first | second
+    # The coin: of the rows where pair k fires, the share in which its first feature is the one (1/2).
+    share = first.float().sum(0) / either.float().sum(0).clamp(min=1)  # [inst, pair]
+    coin_fixed = ((share < 0.02) | (share > 0.98)).all() and (share < 0.02).any() and (share > 0.98).any()
+    p_pair = p_block[:, 0::2]
+    same_draw = torch.stack([(2 * p_pair).clamp(max=0.5), (2 * p_pair - 0.5).clamp(min=0)], -1).flatten(-2)
     _rates(ex, fired, p_block, "the anticorrelated features", {
         "each feature fires with probability p/2: one of the pair fires with probability 2p (not p), then a fair"
         " coin picks which.": p_block / 2,
@@ -245,12 +278,19 @@ def check_generate_anticorrelated_features(ToyModel) -> None:
             torch.stack([p_block[:, 0::2], p_block[:, 0::2] * (1 - p_block[:, 0::2])], -1).flatten(-2),
         "a fair coin (probability 1/2) picks which of the two fires, not a coin weighted by p.":
             torch.stack([2 * p_block[:, 0::2] ** 2, 2 * p_block[:, 0::2] * (1 - p_block[:, 0::2])], -1).flatten(-2),
-    })
-    either = first | second
+        # u < 2p decides that the pair fires, then u < 0.5 (the same u) is no coin: below 2p it is nearly always true.
+        "the coin reuses the draw that decided whether the pair fires (u < 2p, then u < 0.5): given u < 2p that is"
+        " not a fair coin. Draw the coin separately, torch.rand(...) < 0.5.": same_draw,
+        "the same draw decides whether the pair fires and which one (u < 2p, then u > 0.5): draw the coin"
+        " separately, torch.rand(...) < 0.5.": same_draw.unflatten(-1, (-1, 2)).flip(-1).flatten(-2),
+    }, fallback=("the coin that picks which feature fires is the same in every row: draw it with the batch axis,"
+                 " shape [batch, inst, n_pairs], not [1, inst, n_pairs].") if coin_fixed else
+       "compare your probabilities with the docstring's.")
     _independent(ex, either[..., 0], either[..., 1], "pairs 0 and 1",
                  "each pair has its own draws: draws of shape [batch, inst, 1] make every pair fire at once.")
     _independent(ex, either[:, 0], either[:, 1], "instances 0 and 1",
                  "draw with the full shape [batch, n_instances, n_pairs], not [batch, 1, n_pairs].")
+    _coins_independent(ex, first, either)
     mean_value = torch.where(fired, batch, torch.nan).nanmean(0)
     if (mean_value - 0.5).abs().max() > 0.03:
         raise CheckFailed(ex, f"present features have mean value {mean_value.min():.3f} to {mean_value.max():.3f};"

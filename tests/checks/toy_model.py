@@ -110,6 +110,9 @@ def check_generate_batch(ToyModel) -> None:
     if present.numel() and (present == present[0]).all():
         raise CheckFailed(ex, f"every nonzero value is {present[0].item():g}.",
                           "a feature that fires takes a uniform random value (torch.rand), not 1.")
+    if (batch == -1).float().mean() > 0.01:  # before the range check: -1 is an absent feature, not a randn value
+        raise CheckFailed(ex, f"{100 * (batch == -1).float().mean():.0f}% of the values are exactly -1.",
+                          "a feature that does not fire is 0, not -1: torch.where(fires, values, 0.0).")
     if (batch < 0).any():
         raise CheckFailed(ex, f"some values are negative (min {batch.min().item():.3f}).",
                           "values must be uniform on [0, 1): torch.rand, not torch.randn.")

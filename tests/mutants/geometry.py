@@ -114,3 +114,9 @@ def through_numpy(W, threshold=0.5):
     w = np.abs(W[:, 0, :].cpu().numpy())
     codes = np.where(w[:, 1] > threshold, np.where(w[:, 0] > threshold, 2, 1), 0)
     return torch.from_numpy(codes.astype(np.int64)).to(W.device)
+
+
+@mutant("classify_phase", "with >= a weight of exactly the threshold")
+def at_or_above_threshold(W, threshold=0.5):
+    represented = W[:, 0, :].abs() >= threshold  # "at least the threshold"
+    return torch.where(represented[:, 1], torch.where(represented[:, 0], 2, 1), 0)

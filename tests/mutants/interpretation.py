@@ -101,7 +101,7 @@ def log_softmaxed(model, autoencoder, feature_idx, instance_idx=0):
     return (autoencoder.W_dec[instance_idx, feature_idx] @ model.W_out[0] @ model.W_U).log_softmax(-1)
 
 
-@mutant("feature_logit_effect", "[d_vocab]")
+@mutant("feature_logit_effect", "index the latent too")
 def every_latent(model, autoencoder, feature_idx, instance_idx=0):
     return autoencoder.W_dec[instance_idx] @ model.W_out[0] @ model.W_U
 
@@ -575,3 +575,65 @@ def class_share_as_precision(activations, in_class):
 @mutant("label_precision_recall", "float32")
 def in_half_precision(activations, in_class):
     return _pr("x")(activations.half(), in_class)
+
+
+# ------------------------------------------ issue 29: sizes written in, faint firings, pre-activations, indexing
+
+
+@mutant("highest_activating_tokens", "not a number written in")
+def two_instances_written_in(tokens, model, autoencoder, feature_idx, instance_idx=0, k=10, batch_size=32):
+    best_v, best_i = torch.empty(0), torch.empty((0, 2), dtype=torch.long)
+    for start in range(0, len(tokens), batch_size):
+        batch = tokens[start : start + batch_size]
+        scores = autoencoder(get_mlp_activations(batch, model, 2))[3][:, instance_idx, feature_idx].view(batch.shape)
+        values, flat = scores.flatten().topk(min(k, scores.numel()))
+        idx = torch.stack([flat // scores.shape[1] + start, flat % scores.shape[1]], dim=-1)
+        best_v, best_i = torch.cat([best_v, values]), torch.cat([best_i, idx])
+        keep = best_v.topk(min(k, len(best_v))).indices
+        best_v, best_i = best_v[keep], best_i[keep]
+    return best_i, best_v
+
+
+@mutant("feature_ablation_effect", "not a number written in")
+def ablation_for_two_instances(tokens, model, autoencoder, feature_idx, instance_idx=0):
+    clean, cache = model.run_with_cache(tokens, names_filter=MLP_HOOK, return_type="loss", loss_per_token=True)
+    h = einops.repeat(cache[MLP_HOOK], "b s d -> (b s) i d", i=2)  # SAE A and SAE B
+    _, _, _, acts, h_rec = autoencoder(h)
+    z = acts[:, instance_idx].clone()
+    z[:, feature_idx] = 0
+    new = z @ autoencoder.W_dec[instance_idx] + autoencoder.b_dec[instance_idx] + (h - h_rec)[:, instance_idx]
+    new = einops.rearrange(new, "(b s) d -> b s d", b=tokens.shape[0]).contiguous()
+    return model.run_with_hooks(tokens, return_type="loss", loss_per_token=True,
+                                fwd_hooks=[(MLP_HOOK, lambda a, hook: new)]) - clean
+
+
+@mutant("feature_ablation_effect", "not its pre-activation")
+def subtracts_the_pre_activation(tokens, model, autoencoder, feature_idx, instance_idx=0):
+    def replace(h, acts, h_rec):
+        x = h[:, instance_idx]
+        pre = (x - autoencoder.b_dec[instance_idx]) @ autoencoder.W_enc[instance_idx, :, feature_idx] \
+            + autoencoder.b_enc[instance_idx, feature_idx]  # "the latent's value", ReLU forgotten
+        return x - pre[:, None] * autoencoder.W_dec[instance_idx, feature_idx]
+    return _ablated_run(tokens, model, autoencoder, feature_idx, instance_idx, replace)
+
+
+mutant("label_precision_recall", "not above a small cut-off such as 1e-3")(
+    _pr("fires_above_a_cut_off", fires=lambda a: a > 1e-3))
+
+
+@mutant("neuron_shares", "index the latent too")
+def every_latents_shares(autoencoder, feature_idx, instance_idx=0):
+    magnitude = autoencoder.W_dec[instance_idx].detach().abs()
+    return magnitude / magnitude.sum()
+
+
+@mutant("neuron_shares", "keeps every instance")
+def every_instances_shares(autoencoder, feature_idx, instance_idx=0):
+    magnitude = autoencoder.W_dec[:, feature_idx].detach().abs()
+    return magnitude / magnitude.sum()
+
+
+@mutant("neuron_shares", "that is one neuron across latents")
+def one_neuron_across_latents(autoencoder, feature_idx, instance_idx=0):
+    magnitude = autoencoder.W_dec[instance_idx, :, feature_idx].detach().abs()
+    return magnitude / magnitude.sum()

@@ -524,12 +524,12 @@ def dead_pooled_over_instances(tokens, model, autoencoder, dense_threshold=0.1):
 
 # ---------------------------------------------- a third round of learners' answers (issue 17), section 3
 
-@mutant("max_cosine_similarity", "held 7 of A's rows against all of B's 9")
+@mutant("max_cosine_similarity", "a broadcast [n_A, n_B, d] product is 34 GB")
 def broadcast_without_chunks(directions_A, directions_B, chunk=1024):
     return F.cosine_similarity(directions_A[:, None, :], directions_B[None, :, :], dim=-1).max(-1).values
 
 
-@mutant("max_cosine_similarity", "held 7 of A's rows against all of B's 9")
+@mutant("max_cosine_similarity", "use the chunk argument")
 def chunk_ignored(directions_A, directions_B, chunk=1024):
     return (_unit(directions_A) @ _unit(directions_B).T).max(-1).values
 
@@ -564,3 +564,65 @@ def dead_as_count(tokens, model, autoencoder, dense_threshold=0.1):
 @mutant("get_mlp_activations", "n_instances times, the argument")
 def two_instances_always(tokens, model, n_instances, hook_name=MLP_HOOK):
     return einops.repeat(_acts(tokens, model, hook_name), "b s d -> (b s) i d", i=2)
+
+
+# ------------------------------------ sizes the bundled model happens to have, and thresholds (issue 29)
+
+
+@mutant("get_mlp_activations", "stop_at_layer=1 is right for a block-0 hook only")
+def stops_after_block_zero(tokens, model, n_instances, hook_name=MLP_HOOK):
+    _, cache = model.run_with_cache(tokens, names_filter=hook_name, stop_at_layer=1)  # "only block 0 is needed"
+    return einops.repeat(cache[hook_name], "b s d -> (b s) i d", i=n_instances)
+
+
+@mutant("get_feature_probability", "not above a small cut-off such as 1e-3")
+def fires_above_a_cut_off(tokens, model, autoencoder):
+    h = get_mlp_activations(tokens, model, autoencoder.cfg.n_instances)
+    return (autoencoder(h)[3] > 1e-3).float().mean(0)  # "ignore numerical noise"
+
+
+@mutant("get_reconstruction_loss", "not a number written in")
+def reconstruction_for_two_instances(tokens, model, autoencoder):
+    h = get_mlp_activations(tokens, model, 2)  # the bundled SAEs: A and B
+    _, l2_loss, _, _, h_rec = autoencoder(h)
+    return l2_loss.mean(0), F.cosine_similarity(h, h_rec, dim=-1).mean(0)
+
+
+@mutant("get_substitution_loss", "not a number written in")
+def two_reconstructions_written_in(tokens, model, autoencoder):
+    clean, cache = model.run_with_cache(tokens, names_filter=MLP_HOOK, return_type="loss")
+    h = einops.repeat(cache[MLP_HOOK], "b s d -> (b s) i d", i=autoencoder.cfg.n_instances)
+    h_rec = einops.rearrange(autoencoder(h)[4], "(b s) i d -> i b s d", b=tokens.shape[0]).contiguous()
+
+    def loss_with(replacement):
+        return model.run_with_hooks(tokens, return_type="loss", fwd_hooks=[(MLP_HOOK, lambda a, hook: replacement)])
+
+    rec = torch.stack([loss_with(h_rec[0]), loss_with(h_rec[1])])  # "SAE A, then SAE B"
+    return clean, rec, loss_with(torch.zeros_like(cache[MLP_HOOK]))
+
+
+@mutant("get_summary_metrics", "not a number written in")
+def summary_for_two_instances(tokens, model, autoencoder, dense_threshold=0.1):
+    h = get_mlp_activations(tokens, model, 2)
+    _, _, _, acts, h_rec = autoencoder(h)
+    frequency = (acts > 0).float().mean(0)
+    return {"l0": (acts > 0).float().sum(-1).mean(0),
+            "explained_variance": 1 - (h - h_rec).pow(2).sum((0, 2)) / (h - h.mean(0)).pow(2).sum((0, 2)),
+            "dead_fraction": (frequency == 0).float().mean(-1),
+            "dense_fraction": (frequency > dense_threshold).float().mean(-1)}
+
+
+@mutant("get_summary_metrics", "frequency > dense_threshold, not >=")
+def dense_at_or_above_threshold(tokens, model, autoencoder, dense_threshold=0.1):
+    return _metrics(tokens, model, autoencoder,
+                    dense=lambda frequency, **_: (frequency >= dense_threshold).float().mean(-1))
+
+
+@mutant("get_summary_metrics", "not above a small cut-off such as 1e-3")
+def summary_fires_above_a_cut_off(tokens, model, autoencoder, dense_threshold=0.1):
+    out = _metrics(tokens, model, autoencoder,
+                   dense=lambda frequency, **_: (frequency > dense_threshold).float().mean(-1))
+    acts = autoencoder(get_mlp_activations(tokens, model, autoencoder.cfg.n_instances))[3]
+    firing = (acts > 1e-3).float()  # "a tiny activation is noise"
+    out["l0"], out["dead_fraction"] = firing.sum(-1).mean(0), (firing.mean(0) == 0).float().mean(-1)
+    return out

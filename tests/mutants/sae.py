@@ -84,6 +84,20 @@ class UniformWeights(AutoEncoder):
         _init(self, cfg, device, make=torch.rand)
 
 
+@mutant("AutoEncoder.__init__", "W_enc has requires_grad=False")
+class FrozenEncoder(AutoEncoder):
+    def __init__(self, cfg, device=None):
+        # "the weights are set by hand, not by autograd" (in the spirit of the .data assignments elsewhere)
+        _init(self, cfg, device, param=lambda t: nn.Parameter(t, requires_grad=False))
+
+
+@mutant("AutoEncoder.__init__", "b_dec has requires_grad=False")
+class FrozenDecoderBias(AutoEncoder):
+    def __init__(self, cfg, device=None):
+        _init(self, cfg, device)
+        self.b_dec.requires_grad_(False)  # "b_dec is only a centring offset"
+
+
 # ------------------------------------------------------------------------------ normalize_and_return_W_dec
 
 
@@ -204,6 +218,12 @@ class CentresInPlace(AutoEncoder):
 class ReturnsOnlyLoss(AutoEncoder):
     def forward(self, h):
         return AutoEncoder.forward(self, h)[2]
+
+
+@mutant("AutoEncoder.forward", "you gave every instance instance 0's")
+class EveryInstanceReadsInstanceZero(AutoEncoder):
+    def forward(self, h):
+        return super().forward(h[:, :1].expand_as(h))  # "the instances all see the same data"
 
 
 # ---------------------------------------------------------------------------------- resampling, simple
@@ -736,6 +756,12 @@ class TopKByMask(TopKAutoEncoder):
         return acts.abs().sum(-1), l2, l2.mean(0).sum(), acts, h_rec
 
 
+@mutant("TopKAutoEncoder.forward", "you gave every instance instance 0's")
+class TopKEveryInstanceReadsInstanceZero(TopKAutoEncoder):
+    def forward(self, h):
+        return super().forward(h[:, :1].expand_as(h))
+
+
 # ------------------------------------------------------------------------------------- Step.backward
 
 def _step_backward(ctx, grad_output, chain=True, sign=-1, scale=True, divide_distance=True, bandwidth=None,
@@ -744,7 +770,9 @@ def _step_backward(ctx, grad_output, chain=True, sign=-1, scale=True, divide_dis
     bw = bandwidth or ctx.bandwidth
     window = rectangle((z - threshold) / bw if divide_distance else z - threshold)
     g = sign * window * (grad_output if chain else 1.0) / (bw if scale else 1.0)
-    g = g.mean(0) if reduce == "mean" else g.sum_to_size(threshold.shape)
+    reductions = {"mean": lambda: g.mean(0), "sum": lambda: g.sum_to_size(threshold.shape),
+                  "latents": lambda: g.sum(-1)}
+    g = reductions[reduce]()
     return (grad_output if grad_z else torch.zeros_like(z)), g, None
 
 
@@ -760,6 +788,7 @@ _step_mutant("divide the distance by the bandwidth first", divide_distance=False
 _step_mutant("use ctx.bandwidth", bandwidth=1e-3)
 _step_mutant("z gets a gradient from the step", grad_z=True)
 _step_mutant("its gradient is the sum", reduce="mean")
+_step_mutant("sum its gradient over the batch", reduce="latents")  # summed over the wrong axis
 
 
 @mutant("Step.backward", "None for the bandwidth")
@@ -784,11 +813,13 @@ class StepWithWhere(Step):
 # ---------------------------------------------------------------------------------- JumpReLU forward
 
 def _jump(self, h, acts_fn="jumprelu", l0_fn="step", threshold="exp", coeff="l0", centre=True, mean_inst=False,
-          bandwidth=None):
-    z = F.relu(einops.einsum(h - self.b_dec if centre else h, self.W_enc, "b i d, i d h -> b i h") + self.b_enc)
+          bandwidth=None, relu_first=False):
+    z = einops.einsum(h - self.b_dec if centre else h, self.W_enc, "b i d, i d h -> b i h") + self.b_enc
+    if relu_first:  # as section 2's own first version did: the estimators then see ReLU(pre)
+        z = F.relu(z)
     theta = self.log_threshold if threshold == "log" else self.threshold
     bw = bandwidth or self.bandwidth
-    acts = {"jumprelu": lambda: JumpReLU.apply(z, theta, bw), "relu": lambda: z,
+    acts = {"jumprelu": lambda: JumpReLU.apply(z, theta, bw), "relu": lambda: F.relu(z),
             "compare": lambda: z * (z > theta).float()}[acts_fn]()
     l0 = {"step": lambda: Step.apply(z, theta, bw), "step_on_acts": lambda: Step.apply(acts, theta, bw),
           "count": lambda: (z > theta).float(), "l1": lambda: acts, "relu_count": lambda: (z > 0).float()}[l0_fn]()
@@ -809,9 +840,10 @@ _jump_mutant("that is a plain ReLU", acts_fn="relu")
 _jump_mutant("log_threshold itself is negative", threshold="log")
 _jump_mutant("not z * (z > threshold)", acts_fn="compare")
 _jump_mutant("which has no gradient", l0_fn="count")
-_jump_mutant("latents just below the threshold must vote too", l0_fn="step_on_acts")
+_jump_mutant("the estimate needs the inputs just below the threshold too", l0_fn="step_on_acts")
 _jump_mutant("yours is an L1 term", l0_fn="l1")
-_jump_mutant("not every latent the ReLU lets through", l0_fn="relu_count")
+_jump_mutant("not every latent with a positive pre-activation", l0_fn="relu_count")
+_jump_mutant("feed Step and JumpReLU the raw pre-activations", relu_first=True)
 _jump_mutant("not cfg.l1_coeff", coeff="l1")
 _jump_mutant("forgot to multiply the L0 term", coeff="none")
 _jump_mutant("the loss has no sparsity term", coeff="zero")
@@ -822,11 +854,10 @@ _jump_mutant("not a number written in", bandwidth=1e-3)
 
 @alternative("JumpReLUAutoEncoder.forward")
 class JumpThroughStep(JumpReLUAutoEncoder):
-    """The same maths in another order: clamp for the ReLU, the threshold as torch.exp inline, L2 first."""
+    """The same maths in another order: torch.einsum, the threshold as torch.exp inline, L2 first."""
 
     def forward(self, h):
-        pre = einops.einsum(h - self.b_dec, self.W_enc, "b i d, i d h -> b i h") + self.b_enc
-        z = pre.clamp(min=0)
+        z = torch.einsum("bid,idh->bih", h - self.b_dec, self.W_enc) + self.b_enc
         theta = torch.exp(self.log_threshold)
         acts = JumpReLU.apply(z, theta, self.bandwidth)
         h_rec = einops.einsum(acts, self.normalize_and_return_W_dec(), "b i h, i h d -> b i d") + self.b_dec
@@ -871,7 +902,7 @@ class TopKRawDecoderAttribute(TopKAutoEncoder):
 @mutant("JumpReLUAutoEncoder.forward", "not a detached copy")
 class JumpDetachedThreshold(JumpReLUAutoEncoder):
     def forward(self, h):
-        z = F.relu(einops.einsum(h - self.b_dec, self.W_enc, "b i d, i d h -> b i h") + self.b_enc)
+        z = einops.einsum(h - self.b_dec, self.W_enc, "b i d, i d h -> b i h") + self.b_enc
         theta = self.threshold.detach()
         acts = JumpReLU.apply(z, theta, self.bandwidth)
         h_rec = einops.einsum(acts, self.normalize_and_return_W_dec(), "b i h, i h d -> b i d") + self.b_dec

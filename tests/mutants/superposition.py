@@ -244,6 +244,75 @@ class AntiOneUniformDraw(ToyModel):
         return torch.rand(fires.shape, device=self.W.device) * fires
 
 
+def _anti_fires(one_fires, first):
+    """Interleave the two sides of each pair: [batch, inst, pair] -> [batch, inst, 2 * pair]."""
+    return torch.stack([one_fires & first, one_fires & ~first], -1).flatten(-2)
+
+
+@mutant("ToyModel.generate_anticorrelated_features", "not -1")
+class AntiAbsentIsMinusOne(ToyModel):
+    def generate_anticorrelated_features(self, batch_size, n_anticorrelated_pairs):
+        p = _anti_p(self, n_anticorrelated_pairs)
+        shape = (batch_size, self.cfg.n_instances, n_anticorrelated_pairs)
+        fires = _anti_fires(torch.rand(shape, device=self.W.device) < 2 * p,
+                            torch.rand(shape, device=self.W.device) < 0.5)
+        return torch.where(fires, torch.rand(fires.shape, device=self.W.device), -1.0)  # "absent" as -1
+
+
+@mutant("ToyModel.generate_anticorrelated_features", "the coin reuses the draw")
+class AntiCoinFromThePairsDraw(ToyModel):
+    def generate_anticorrelated_features(self, batch_size, n_anticorrelated_pairs):
+        p = _anti_p(self, n_anticorrelated_pairs)
+        u = torch.rand(batch_size, self.cfg.n_instances, n_anticorrelated_pairs, device=self.W.device)
+        fires = _anti_fires(u < 2 * p, u < 0.5)  # "one uniform number is enough"
+        return _where(fires, fires.shape, self.W.device)
+
+
+@mutant("ToyModel.generate_anticorrelated_features", "one coin shared by all the pairs")
+class AntiOneCoinForAllPairs(ToyModel):
+    def generate_anticorrelated_features(self, batch_size, n_anticorrelated_pairs):
+        p = _anti_p(self, n_anticorrelated_pairs)
+        one = torch.rand(batch_size, self.cfg.n_instances, n_anticorrelated_pairs, device=self.W.device) < 2 * p
+        coin = torch.rand(batch_size, self.cfg.n_instances, 1, device=self.W.device) < 0.5  # broadcast over pairs
+        fires = _anti_fires(one, coin)
+        return _where(fires, fires.shape, self.W.device)
+
+
+@mutant("ToyModel.generate_anticorrelated_features", "one coin shared by all the instances")
+class AntiOneCoinForAllInstances(ToyModel):
+    def generate_anticorrelated_features(self, batch_size, n_anticorrelated_pairs):
+        p = _anti_p(self, n_anticorrelated_pairs)
+        one = torch.rand(batch_size, self.cfg.n_instances, n_anticorrelated_pairs, device=self.W.device) < 2 * p
+        coin = torch.rand(batch_size, 1, n_anticorrelated_pairs, device=self.W.device) < 0.5
+        fires = _anti_fires(one, coin)
+        return _where(fires, fires.shape, self.W.device)
+
+
+@mutant("ToyModel.generate_anticorrelated_features", "the same in every row")
+class AntiCoinOncePerBatch(ToyModel):
+    def generate_anticorrelated_features(self, batch_size, n_anticorrelated_pairs):
+        p = _anti_p(self, n_anticorrelated_pairs)
+        one = torch.rand(batch_size, self.cfg.n_instances, n_anticorrelated_pairs, device=self.W.device) < 2 * p
+        coin = torch.rand(1, self.cfg.n_instances, n_anticorrelated_pairs, device=self.W.device) < 0.5
+        fires = _anti_fires(one, coin)
+        return _where(fires, fires.shape, self.W.device)
+
+
+@alternative("ToyModel.generate_anticorrelated_features")
+class AntiEachSideItsOwnDraw(ToyModel):
+    """A coin picks the side; each side then fires with probability 2p on a draw of its own. The two sides still
+    never fire together, each fires with probability p, and every coin is its own."""
+
+    def generate_anticorrelated_features(self, batch_size, n_anticorrelated_pairs):
+        start = 2 * self.cfg.n_correlated_pairs
+        p = self.feature_probability[:, start:start + 2 * n_anticorrelated_pairs]
+        shape = (batch_size, self.cfg.n_instances, n_anticorrelated_pairs)
+        side = torch.rand(shape, device=self.W.device) < 0.5
+        picked = torch.stack([side, ~side], -1).flatten(-2)
+        fires = picked & (torch.rand(picked.shape, device=self.W.device) < 2 * p)
+        return torch.where(fires, torch.rand(fires.shape, device=self.W.device), 0.0)
+
+
 # -------------------------------------------------------------------------------------------- NeuronModel.forward
 
 
@@ -382,6 +451,14 @@ class ComputationBatchPositive(NeuronComputationModel):
     def generate_batch(self, batch_size):  # section 1's generate_batch, copied
         shape = _batch_shape(self, batch_size)
         return torch.where(torch.rand(shape) < self.feature_probability, torch.rand(shape), 0.0)
+
+
+@mutant("NeuronComputationModel.generate_batch", "not -1")
+class ComputationBatchAbsentIsMinusOne(NeuronComputationModel):
+    def generate_batch(self, batch_size):
+        shape = _batch_shape(self, batch_size)
+        fires = torch.rand(shape) < self.feature_probability
+        return torch.where(fires, 2 * torch.rand(shape) - 1, -1.0)  # "absent" at the bottom of the range
 
 
 @mutant("NeuronComputationModel.generate_batch", "not torch.randn")

@@ -85,6 +85,14 @@ class WrongWayRound(ToyModel):
         return torch.where(torch.rand(shape) > self.feature_probability, torch.rand(shape), 0.0)
 
 
+@mutant("ToyModel.generate_batch", "not -1")
+class BatchAbsentIsMinusOne(ToyModel):
+    def generate_batch(self, batch_size):
+        shape = (batch_size, self.cfg.n_instances, self.cfg.n_features)
+        fires = torch.rand(shape, device=self.W.device) < self.feature_probability
+        return torch.where(fires, torch.rand(shape, device=self.W.device), -1.0)
+
+
 @mutant("ToyModel.generate_batch", "torch.rand, not torch.randn")
 class Gaussian(ToyModel):
     def generate_batch(self, batch_size):
