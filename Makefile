@@ -19,7 +19,15 @@ $(VENV)/.installed: requirements.txt
 setup: $(VENV)/.installed
 
 # (Jupyter refuses to run as root unless told to; containers and some cloud machines run as root.)
-course: $(VENV)/.installed
+# JupyterLab would first ask whether to fetch "official Jupyter news" (a request to a website): the course
+# runs offline, so the venv's settings answer no, once, before the first screen.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+$(LAB_OVERRIDES): $(VENV)/.installed
+	mkdir -p $(dir $@)
+	echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $@
+
+course: $(VENV)/.installed $(LAB_OVERRIDES)
 	$(VENV)/bin/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 test: $(VENV)/.installed

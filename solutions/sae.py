@@ -334,7 +334,9 @@ class Step(torch.autograd.Function):
     steep ramp of width `bandwidth` around the threshold:
         d/dz         := 0
         d/dthreshold := -(1 / bandwidth) * rectangle((z - threshold) / bandwidth)
-    Inputs z near the threshold (within bandwidth / 2) vote on where it should move.
+    Only inputs z near the threshold (within bandwidth / 2) contribute. Summed over a batch, this counts them and
+    divides by the window's width: an estimate of how densely z lies at the threshold, which is what the true
+    derivative of the *expected* loss depends on (the paper's section 4).
     """
 
     @staticmethod
@@ -426,7 +428,7 @@ class JumpReLUAutoEncoder(AutoEncoder):
     ]:
         """Encode through a learned threshold, decode, and score with an L0 penalty.
 
-        z    = ReLU((h - b_dec) @ W_enc + b_enc)                     [batch, inst, d_hidden]
+        z    = (h - b_dec) @ W_enc + b_enc, the raw pre-activations (no ReLU)   [batch, inst, d_hidden]
         acts = JumpReLU.apply(z, self.threshold, self.bandwidth)     z where z > threshold, else 0
         l0_loss = Step.apply(z, self.threshold, self.bandwidth) summed over d_hidden   [batch, inst]
         h_reconstructed and l2_loss as in AutoEncoder.forward
@@ -434,11 +436,16 @@ class JumpReLUAutoEncoder(AutoEncoder):
         returns (l0_loss, l2_loss, loss, acts, h_reconstructed): the sparsity term first, where
         AutoEncoder returns its l1_loss
         """
-        z = F.relu(einops.einsum(h - self.b_dec, self.W_enc,
-                                 "batch inst d_in, inst d_in d_hidden -> batch inst d_hidden") + self.b_enc)
+        # The estimators see the raw pre-activations, as in the paper and SAELens. No ReLU is needed (the threshold
+        # is positive, so acts >= 0 anyway), and one would do harm: it would put every negative pre-activation at
+        # exactly 0, inside the threshold's window whenever threshold < bandwidth / 2, where each would count as
+        # an input sitting at the threshold.
+        z = einops.einsum(h - self.b_dec, self.W_enc,
+                          "batch inst d_in, inst d_in d_hidden -> batch inst d_hidden") + self.b_enc
         threshold = self.threshold  # exp(log_threshold): always positive
         acts = JumpReLU.apply(z, threshold, self.bandwidth)
-        # L0 counts firing latents; through Step, it still tells each threshold which way to move.
+        # L0 counts firing latents; through Step, its pseudo-gradient raises each threshold in proportion to how
+        # many inputs sit near it (the estimator needs the true z on both sides of the threshold for that).
         l0_loss = Step.apply(z, threshold, self.bandwidth).sum(-1)
         W_dec = self.normalize_and_return_W_dec()
         h_reconstructed = (

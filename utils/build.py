@@ -112,6 +112,9 @@ def exercise_and_solution(py_path: Path) -> tuple[nbformat.NotebookNode, nbforma
         if spec:
             cell.source = render(spec, solution=False)
             sol_cell.source = render(spec, solution=True)
+        if spec == "bootstrap":  # 35 lines of set-up: collapsed on the first screen (it still runs)
+            for c in (cell, sol_cell):
+                c.metadata["jupyter"] = {"source_hidden": True}
     return nb, solution
 
 

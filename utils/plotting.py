@@ -162,15 +162,18 @@ def plot_neuron_weights(W: Float[Tensor, "inst neuron feat"], subplot_titles: li
     zmax = zmax or max(W.abs().max().item(), 1e-6)
     n_inst = W.shape[0]
     n_rows, n_cols = _grid(n_inst, None)
+    # Room between rows for the x tick labels above and the next row's titles, so they do not overlap.
     fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=subplot_titles,
-                        horizontal_spacing=0.03, vertical_spacing=0.08)
+                        horizontal_spacing=0.03, vertical_spacing=0.22 if n_rows > 1 else 0.08)
     for i in range(n_inst):
         fig.add_trace(go.Heatmap(z=_rounded(W[i]), zmin=-zmax, zmax=zmax, colorscale="RdBu", reversescale=True,
                                  showscale=(i == 0), hovertemplate="neuron %{y}, feature %{x}: %{z}<extra></extra>"),
                       row=1 + i // n_cols, col=1 + i % n_cols)
-    fig.update_yaxes(autorange="reversed", title_text="neuron", col=1)
+    fig.update_yaxes(autorange="reversed", dtick=1)  # neuron 0 on top in every panel, not only the first column's
+    fig.update_yaxes(title_text="neuron", col=1)
+    fig.update_xaxes(dtick=1)
     fig.update_xaxes(title_text="feature", row=n_rows)
-    fig.update_layout(title=title, height=170 * n_rows + 90, width=max(230 * n_cols, 400),
+    fig.update_layout(title=title, height=200 * n_rows + 90, width=max(230 * n_cols, 400),
                       margin=dict(l=40, r=20, t=70, b=40))
     return fig
 
@@ -200,11 +203,13 @@ def plot_feature_norms(W: Float[Tensor, "inst hidden feat"], subplot_titles: lis
 
 def plot_dimensions_per_feature(
     W: Float[Tensor, "inst hidden feat"], feature_probability: Float[Tensor, " inst"], title: str | None = None,
-    fractions: dict[str, float] | None = None,
+    fractions: dict[str, float] | None = None, min_norm: float = 0.0,
 ) -> go.Figure:
     """The paper's 'dimensions per feature' n_hidden / ||W||_F^2 against 1 / feature probability, with
     each feature's own dimensionality as dots: watch it stick at 1, 1/2, 2/5, ... (geometry!).
-    `fractions` ({"1/2": 0.5, ...}) draws a dotted, labelled line at each value."""
+    `fractions` ({"1/2": 0.5, ...}) draws a dotted, labelled line at each value. Features no longer than
+    `min_norm` get no dot: a nearly dropped feature's D divides one tiny number by another, so it means nothing
+    (and changes with the last bits of the arithmetic)."""
     from solutions.toy_model import compute_dimensionality
 
     W = W.detach().float().cpu()
@@ -213,13 +218,19 @@ def plot_dimensions_per_feature(
     dim = compute_dimensionality(W)
     fig = go.Figure()
     n_feat = W.shape[2]
-    fig.add_trace(go.Scatter(x=[x for x in inv_p for _ in range(n_feat)], y=_rounded(dim.flatten()),
+    shown = (W.norm(dim=1) > min_norm).flatten()
+    dots = [d if keep else None for d, keep in zip(_rounded(dim.flatten()), shown.tolist(), strict=True)]
+    fig.add_trace(go.Scatter(x=[x for x in inv_p for _ in range(n_feat)], y=dots,
                              mode="markers", marker=dict(size=4, opacity=0.4, color="#999"),
                              name="each feature's dimensionality"))
     fig.add_trace(go.Scatter(x=inv_p, y=dims_per_feature, mode="lines+markers", name="dimensions per feature"))
-    for name, value in (fractions or {}).items():
+    # Labels of lines closer than 0.05 (2/5 and 3/8 are 0.025 apart) go on alternate sides, so they do not overlap.
+    previous = None
+    for name, value in sorted((fractions or {}).items(), key=lambda item: item[1]):
+        side = "left" if previous is not None and previous[0] == "right" and value - previous[1] < 0.05 else "right"
         fig.add_hline(y=value, line=dict(dash="dot", width=1, color="#d62728"), annotation_text=name,
-                      annotation_position="right")
+                      annotation_position=side)
+        previous = (side, value)
     fig.update_xaxes(type="log", title="1 / feature probability (sparser →)")
     fig.update_yaxes(title="dimensions", range=[0, 1.1])
     fig.update_layout(title=title, height=420, width=700)
