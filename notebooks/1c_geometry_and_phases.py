@@ -491,21 +491,33 @@ for seed in [0, 1]:
 
 # %% tags=["experiment"]
 relative = torch.stack([r for _, _, r in runs])  # [seed, size]
+peaks = [sizes[int(r.argmax())] for r in relative]
+small, large = torch.tensor(sizes) <= 20, torch.tensor(sizes) >= 300
+print(f"highest test loss at T = {peaks[0]} (seed 0) and T = {peaks[1]} (seed 1)")
+print(f"T <= 20, every test loss between 0.95 and 1.2 of the zero loss: {bool(relative[:, small].sub(1.075).abs().max() < 0.125)}")
+print(f"T >= 300, every test loss below the zero loss: {bool((relative[:, large] < 1).all())}")
+print(f"the peak at least 3 times the zero loss in both seeds: {bool((relative.max(-1).values >= 3).all())}")
+
+# %% [markdown]
+# The curves, and the numbers behind them. (Near the peak, training on a set that barely fits is unstable: a
+# change in the last bits of the arithmetic moves the peak's height by several percent, so the course's
+# verification does not compare this cell. The lines above, which hold, it does compare.)
+
+# %% tags=["experiment", "nbval-ignore-output"]
 utils.plot_test_loss_curves(sizes, {f"seed {k}": relative[k] for k in range(len(runs))},
                             title="Double descent: test loss against the number of training points").show()
 print("    T   test loss / zero-output loss (seed 0, seed 1)")
 for j, T in enumerate(sizes):
     print(f"{T:5d}   {relative[0, j]:.2f}  {relative[1, j]:.2f}")
-peaks = [sizes[int(r.argmax())] for r in relative]
-print(f"highest test loss at T = {peaks[0]} (seed 0) and T = {peaks[1]} (seed 1)")
 
 # %% [markdown]
 # **What to see.** Both seeds draw the same shape:
 #
 # - **T ≤ 20:** the test loss stays close to that of answering 0 (0.99 to 1.12). The model fits its few
 #   points and has learned little that carries over to new ones.
-# - **T = 30 to 200:** it rises above it, highest at T = 160 in both seeds (10.95 and 5.72 times the zero
-#   loss). More data made the model worse.
+# - **T = 30 to 200:** it rises above it, highest at T = 160 in both seeds, several times the zero loss
+#   (the table gives this run's heights; they differ from machine to machine, the place did not). More data
+#   made the model worse.
 # - **T ≥ 300:** it falls just below 1 (0.96 to 0.97) and stays there: the model now does a little better
 #   on new points than answering 0. Only a little, and no more can be expected: two dimensions hold about six
 #   of the 200 features (the hexagon below), and the 200 are alike, so reconstructing those six perfectly and

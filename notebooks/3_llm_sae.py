@@ -17,9 +17,11 @@
 # seed. Like section 2's instances, they are stored as *one* SAE with `n_instances=2`. They are
 # **TopK SAEs** (`TopKAutoEncoder`, trained by section 2's `optimize` with Anthropic's resampling):
 # instead of buying sparsity with an L1 penalty, each token keeps only its **30** largest latents and
-# the rest are set to zero, so the loss is the reconstruction error alone. That is how most SAEs are
-# trained today (Gao et al. 2024); the model card says why we chose it. Everything you write below
-# works the same on section 2's L1 SAEs: a TopK SAE has the same parameters and the same `forward`.
+# the rest are set to zero, so the loss is the reconstruction error alone. TopK (Gao et al. 2024) is
+# one of the architectures in common use today, with JumpReLU (Rajamanoharan et al. 2024, used for
+# Gemma Scope) and BatchTopK (Bussmann et al. 2024); the model card says why we chose it. Everything
+# you write below works the same on section 2's L1 SAEs: a TopK SAE has the same parameters and the
+# same `forward`.
 #
 # **Online instead?** `MODEL_NAME = "gelu-1l"` below loads TransformerLens's `gelu-1l` and Neel
 # Nanda's two published SAEs (runs 1 and 2), the original course's setup; it downloads about 500 MB
@@ -206,23 +208,28 @@ for i, name in enumerate("AB"):
 # bin. So a bar at x = -2 with height 0.1 says "a tenth of the latents fire on about 1% of tokens".
 # (It is not a histogram of activations, nor of tokens.)
 #
-# **What ours show.** Two clusters. Most latents fire on between 0.01% and 1% of tokens (the median
-# live latent on about 0.13%). A separate cluster of about 380 latents fires on 3% to 10% of tokens:
-# exercise 3 finds that almost all of them have a twin in the other SAE. And a thin tail of rare
-# latents reaches down to latents that fired once or twice in these 65,536 tokens: the rarest
-# frequency 65,536 tokens can show is 1/65,536, about 10^-4.8.
+# **What ours show.** Two clusters. Most latents fire on between 0.01% and 1% of tokens (3396 of A's
+# 4096; its median live latent fires on 0.13%). A separate cluster of 381 latents in each SAE fires on 3.16%
+# to 10% of tokens: exercise 3 finds that almost all of them have a twin in the other SAE. And a thin
+# tail of rare latents reaches down to latents that fired once or twice in these 65,536 tokens: the
+# rarest frequency 65,536 tokens can show is 1/65,536, about 10^-4.8.
 #
-# SAEs trained with an L1 penalty, as in Anthropic's *Towards Monosemanticity*, often show a different
-# second cluster: **ultra-rare** latents, firing on fewer than one token in 100,000. Anthropic found
-# that the latents of that cluster share almost one direction and explain almost nothing: a failure of
-# training (latents that died and half-revived), not features of the model. That is one reason to
-# look at this plot, and one reason dead latents are resampled. Ours show no such cluster: the rare
-# tail continues the main cluster instead of standing apart from it. (To see a frequency below
-# 10^-4.8 would take more tokens: going further, question 3.)
+# The L1 SAEs of Anthropic's *Towards Monosemanticity* often showed a different second cluster, far
+# *below* the main one (around 10^-7 in one of their runs): the **ultralow density cluster**. Almost
+# none of its latents were interpretable, training longer killed more of them, and Anthropic read the
+# cluster as an artifact of training, not a property of the model; Neel Nanda's replication found that
+# their encoder directions are nearly all the same direction. That is one reason to look at this plot.
+# Whether ours have such a cluster, this plot cannot say: a latent firing once in 10^7 tokens would
+# most likely not fire at all in 65,536, and be counted with the 31 (A) and 33 (B) that never fired.
+# Seeing that far down would take tens of millions of tokens (going further, question 3, goes part of
+# the way). And ours are TopK SAEs, not L1 SAEs like Anthropic's: the comparison that would test the
+# architecture is going further, question 4.
 #
-# A latent is **dead** if it never fires (it is not on the log axis: the note counts them), and
-# **dense** if it fires on a large share of tokens (we say more than 10%): a dense latent explains
-# little about any one token. Exercise 7 counts both.
+# In this section a latent is **dead** if it fires on none of these 65,536 held-out tokens (it is
+# not on the log axis: the note counts them). Section 2 counted a window of training steps instead;
+# either way "dead" means "silent on the tokens we looked at", and a latent silent on these may fire
+# on others. A latent is **dense** if it fires on a large share of tokens (we say more than 10%): a dense
+# latent explains little about any one token. Exercise 7 counts both.
 
 # %% [markdown]
 # ## Exercise 3: do two SAEs find the same features?
@@ -340,11 +347,11 @@ for i, name in enumerate("AB"):
 # same way as its activation (cosine ≈ 0.93). Good, not perfect: exercise 5 asks whether what is
 # missing matters to the model.
 #
-# **Why does the SAE subtract `b_dec` before encoding?** MLP activations are not centred: after the
-# GELU most are slightly negative or positive, and their mean is far from zero. Subtracting `b_dec` lets
-# the latents describe how a token *differs* from the typical activation, instead of each spending
-# part of its budget on the common offset; adding it back after decoding restores it. Training should
-# therefore push `b_dec` towards the activations' mean. Does it?
+# **Why does the SAE subtract `b_dec` before encoding?** MLP activations are not centred on zero:
+# after the GELU each neuron has a mean of its own (the cell below prints the mean vector's length).
+# Subtracting `b_dec` lets the latents describe how a token *differs* from the typical activation,
+# instead of each spending part of its budget on the common offset; adding it back after decoding
+# restores it. Training should therefore push `b_dec` towards the activations' mean. Does it?
 
 # %% tags=["experiment"]
 h_mean = batched_mean(lambda t, m, a: get_mlp_activations(t, m, 1)[:, 0].mean(0), tokens, model, autoencoder)
@@ -452,7 +459,7 @@ for i, name in enumerate("AB"):
 # about 1.7: some 94% of what the MLP contributes survives the trip through the SAE. What the SAE
 # misses of the activations costs little, but not nothing. Which tokens pay for it is
 # "going further" question 1. (Zero-ablation is a harsh baseline: replacing the MLP's output by its
-# *mean* instead would give a smaller denominator, and a lower fraction.)
+# *mean* instead usually costs less, which gives a smaller denominator and a lower fraction.)
 #
 # **A second view: the KL divergence.** The loss looks only at the probability of the token that came
 # next. Substituting the SAE can also reshuffle the rest of the prediction. The KL divergence from the
@@ -469,7 +476,7 @@ for i, name in enumerate("AB"):
           f" KL divergence score {kl_score[i]:.1%} (fraction of loss recovered {recovered[i]:.1%})")
 
 # %% [markdown]
-# The two scores roughly agree, the KL score a little lower (93% against 94%): measured on the whole
+# The two scores roughly agree, the KL score a little lower (93.1% against 94.3%): measured on the whole
 # distribution, the substitution costs slightly more than on the right token alone. Papers report
 # both; compare like with like (SAELens's defaults leave the BOS position out of both). Told to keep
 # special tokens (`run_evals(..., exclude_special_tokens=False)`), SAELens's evaluation of SAE A gives
@@ -483,11 +490,12 @@ for i, name in enumerate("AB"):
 # `get_summary_metrics(tokens, model, autoencoder, dense_threshold=0.1)` returns a dict of
 # `[n_instances]` tensors, with the names SAELens uses for them:
 #
-# * `"l0"`: how many latents fire on a token, on average (the sparsity the L1 penalty buys).
+# * `"l0"`: how many latents fire on a token, on average: the SAE's sparsity (an L1 SAE gets it from
+#   its penalty, a TopK SAE sets it with k).
 # * `"explained_variance"`: `1 - Σ(h - h')² / Σ(h - mean(h))²`, summed over tokens and neurons: the
 #   fraction of the activations' variance around their mean that the SAE reconstructs. Unlike the
 #   mean square of exercise 4, this does not credit the SAE for the part `b_dec` gets for free.
-# * `"dead_fraction"`: latents that fire on none of the tokens.
+# * `"dead_fraction"`: latents that fire on none of the tokens given (so it depends on how many).
 # * `"dense_fraction"`: latents that fire on more than `dense_threshold` of them.
 
 # %% tags=["exercise"] reference="llm_sae:get_summary_metrics"
@@ -530,11 +538,11 @@ for i, name in enumerate("AB"):
 # spends its whole loss on the reconstruction. Either way sparsity and fidelity trade off: a smaller k
 # (or a stronger L1 penalty) gives sparser latents, usually easier to interpret, and a worse
 # reconstruction. That trade-off is the main dial of SAE training, and papers compare SAEs by plotting
-# one against the other (L0 against loss recovered). Few latents are dead (0.8%, a few dozen that
-# never fire on these tokens) and almost none dense (0.1%: five latents fire on more than 10% of
-# tokens). Explained variance (85.8%) is a little below 1 minus exercise 4's share (13.8% of the mean
-# square) because it measures the error against the variance *around the mean*, which is smaller than
-# the mean square.
+# one against the other (L0 against loss recovered). Few latents are dead (0.8%: exercise 2's 31 in A
+# and 33 in B fire on none of these 65,536 tokens) and almost none dense (0.1%: five latents of A and
+# three of B fire on more than 10% of tokens). Explained variance (85.8%) is a little below 1 minus
+# exercise 4's share (13.8% of the mean square) because it measures the error against the variance
+# *around the mean*, which is smaller than the mean square.
 
 # %% [markdown]
 # ## Your numbers and the model card's
@@ -569,7 +577,8 @@ if MODEL_NAME == "bundled":
 # 4. **Other SAEs.** Train a pair with another k (`python -m scripts.train_saes --k 15 --out
 #    .cache/k15`, about an hour on 2 CPU cores; the folder gets a copy of the model) or L1 SAEs
 #    (`--architecture l1 --l1-coeff 1e-3`), load them with `load_autoencoder(directory=...)`, and
-#    compare L0, loss recovered, dead latents and the agreement between seeds.
+#    compare L0, loss recovered, dead latents, the firing-frequency histogram and the agreement between
+#    seeds.
 #
 # Section 4 opens the latents up: what makes each fire, what it does to the output, and what
 # happens when it is removed.

@@ -207,11 +207,13 @@ for band, (band_indices, band_values) in bands.items():
 
 # %% [markdown]
 # The strongest band is the label's: `for` headers. Lower down it changes. The second band already
-# holds `in` as the start of a word (`interesting`), a test (`if key in self`) and English ("specified
-# in PEP"); the middle bands mix `for` headers with other ` in`s; the weakest hold other tokens
-# altogether (`counter =`, a newline, ` for`). The shares say how much each band weighs: the two
-# strongest bands together hold fewer than one firing in five. A label read off the top examples
-# describes those.
+# holds ` in` as the start of a word (` interesting`), a test (`if key in self`) and English
+# ("specified in PEP"); the middle band mixes `for` headers with another ` in` (`while code[i] in`).
+# The two weakest bands each open with a `for` header (`for i in [2,`, `for _ in range(2`) and hold,
+# beside it, English (`in favor`) and tokens that are not ` in` at all: `counter =` in the 0.52 to 1.03
+# band, a newline and ` for` in the lowest. The shares say how much each band weighs: the two
+# strongest bands together hold fewer than one firing in five (5% and 14%). A label read off the top
+# examples describes those. (Three examples a band are a glimpse, not a count: exercise 2 counts.)
 
 # %% [markdown]
 # ## Exercise 2: testing a reading on every token
@@ -286,17 +288,30 @@ recall_on_in = torch.tensor([label_precision_recall(latents[f], is_in)["recall"]
 for f in recall_on_in.topk(6).indices.tolist():
     r = label_precision_recall(latents[f], is_in)
     print(f"latent {f:4d}: fires on {r['recall']:4.0%} of the ` in`s; {r['precision']:4.0%} of its firings are ` in`")
+# Do the first three fire on the same ` in`s, and do they point the same way?
+trio = recall_on_in.topk(3).indices.tolist()
+fires_on_in = {f: (latents[f] > 0) & is_in for f in trio}
+unit_W_dec = torch.nn.functional.normalize(autoencoder.W_dec[0].float(), dim=-1).cpu()
+for a, b in [(trio[0], trio[1]), (trio[0], trio[2]), (trio[1], trio[2])]:
+    print(f"latents {a} and {b}: both fire on {int((fires_on_in[a] & fires_on_in[b]).sum())} of the"
+          f" {int(is_in.sum())} ` in`s; cosine of their decoder directions {float(unit_W_dec[a] @ unit_W_dec[b]):.2f}")
+print(f"all three fire on {int(torch.stack(list(fires_on_in.values())).all(0).sum())} of them")
 
 # %% [markdown]
 # **One token, several latents.** Three latents each fire on most ` in`s and spend most of their
-# firings on them: 4056, 1007 and 3944. Latent 280 fires on 60% of them, with 95% of its firings on
-# ` in`: its top examples (below) are the English word, in comments and docstrings. And latents 2070
-# and 1636 fire on most ` in`s too, but on much else: only 3% and 7% of their firings are ` in`. A
-# TopK SAE keeps 30 latents on every token, so one ` in` is described by several at once: broad
-# latents for what it shares with other tokens, specialists for the token in its context. Several
-# latents for what we would call one concept is **feature splitting**: Anthropic's *Towards
-# Monosemanticity* follows it across dictionary sizes, a larger dictionary splitting a feature into
-# more specific ones.
+# firings on them: 4056 (91% of the ` in`s; 73% of its firings), 1007 (79%; 88%) and 3944 (78%;
+# 78%). They overlap: each pair fires together on 119 to 149 of the 207 ` in`s, all three on 107. They
+# are not one direction found three times, though: their decoder directions have cosines of 0.43 to
+# 0.52 with each other. Latent 280 fires on 60% of the ` in`s, with 95% of its firings on ` in`: its
+# top six (below) are ` in` in English text (comments, docstrings, messages), four the word itself and
+# two the start of a longer one (` interest`, ` inside`). And latents 2070 and 1636 fire on most ` in`s
+# too, but on much else: only 3% and 7% of their firings are ` in`. A TopK SAE keeps 30 latents on
+# every token, so one ` in` is described by several at once. We call these latents **overlapping**:
+# they fire on many of the same tokens, with related but different directions. What each one adds
+# that the others do not, these numbers do not say. (This is not **feature splitting**, a word with
+# another meaning: in Anthropic's *Towards Monosemanticity*, a feature of a small dictionary that
+# becomes several more specific features in a larger one. Seeing it takes dictionaries of several
+# sizes; we have one.)
 #
 # **Now you.** Here are more latents of SAE A in one view: pick one with the selector, read its
 # examples, and write down what you think it responds to *before* reading our labels below.
@@ -322,9 +337,9 @@ for item in labelled:
 # Every label but one holds at our threshold (a precision of at least 70%): latent 4047's "` if`
 # opening a line" has a precision of 68%, so we report it as not holding, and keep it as a reminder
 # that a convincing top ten is not a label. These are simple labels, a token or a token in a context:
-# in a 1-layer model of code most readable latents are about tokens, and one token often has several
-# latents (` self`, `.` and `(` have many: going further, question 5). A recall well below 100%
-# (` def` 72%, ` self` 63%) suggests siblings that take the rest, as with ` in`.
+# the latents we could label here are about tokens, and one token can have several latents, as ` in`
+# has (how many have ` self` or `.`? going further, question 5). A recall well below 100% (` def` 72%,
+# ` self` 63%) suggests other latents that take the rest, as with ` in`.
 
 # %% [markdown]
 # ## Exercise 3: what does a latent do to the prediction?
@@ -369,8 +384,8 @@ print("tokens in the top 10 of the most latents:", list(common.items())[:8])
 # tops many directions says more about the unembedding than about this latent: ignore it. What is left
 # (` names`, ` headers`, ` kwargs`, ` setattr`) is at best a hint of "a collection comes next"; the
 # lowered tokens (capital letters, `__`) are no clearer. The tokens in the top 10 of the most latents
-# are the commonest tokens of code: punctuation and indentation. A latent whose input is a token often
-# reads like this from its output: several small pushes rather than one big one.
+# are punctuation and indentation (`.`, `(`, `:`, `,` and newlines). Read from its output, this latent
+# gives several small pushes (0.292 at most, per unit) rather than one big one.
 #
 # **The final LayerNorm.** Before the unembedding, `ln_final` divides the residual stream by its
 # scale (its standard deviation over `d_model`), different at every position. A direction added to the
@@ -384,9 +399,11 @@ scale = cache["ln_final.hook_scale"][..., 0].cpu()  # [batch, seq]
 typical = scale[fired].median()
 print(f"ln_final's scale where latent {LATENT} fires: median {typical:.2f} (from {scale[fired].min():.2f}"
       f" to {scale[fired].max():.2f}), over its {int(fired.sum())} firings in the first 128 sequences")
-# ln_final also centres the residual stream and multiplies it by its weights w before W_U:
+# ln_final also centres the residual stream and multiplies it by its weights w before W_U
+# (gelu-1l, loaded online, has w folded into W_U already: its ln_final has no w):
 direction = autoencoder.W_dec[0, LATENT] @ model.W_out[0]  # [d_model]: what one unit of the latent adds
-through_ln = ((direction - direction.mean()) * model.ln_final.w) @ model.W_U / typical  # nats per unit
+ln_w = getattr(model.ln_final, "w", 1.0)
+through_ln = ((direction - direction.mean()) * ln_w) @ model.W_U / typical  # nats per unit
 print("through ln_final, raised most:", top_tokens(through_ln, model, 10))
 raw_top = set(effect.topk(10).indices.tolist())
 print(f"of the direct effect's top 10, {len(raw_top & set(through_ln.topk(10).indices.tolist()))} stay in the top 10")
@@ -448,10 +465,12 @@ for n in top_neurons:
 print(display_latent_examples(neuron_examples, tokens, model, before=8, after=2))  # as text, this time
 
 # %% [markdown]
-# **Neurons.** Neuron 231, the largest share of latent 4056, is an ` in` neuron at its top: seven
-# of its eight strongest positions are ` in`, or `in` starting a word (`inverse`, `indefinitely`). Neuron
-# 248 mixes ` the` in prose with the ` in` of `for` loops; neuron 499 fires on `=` and an assortment of
-# other tokens. So some neurons are as readable at their top as a latent. The question is how many.
+# **Neurons.** Neuron 231, the largest share of latent 4056, is an ` in` neuron at its top: seven of
+# its eight strongest positions are the token ` in` (six times, twice starting a longer word:
+# `inverse`, `interest`) or `in` inside a word (`indefinitely`); the eighth is ` set`. Neuron 248
+# mixes ` the` in prose (six of its eight) with the ` in` of `for` loops (two); neuron 499 fires on
+# `=` (three) and an assortment of other tokens. So some neurons are as readable at their top as a
+# latent. The question is how many.
 #
 # **A fair comparison.** One latent and three neurons prove nothing either way. Compare them all, by
 # one measure, against a baseline: **top-token purity**, the share of a direction's 50 strongest
@@ -538,6 +557,8 @@ change = torch.cat([feature_ablation_effect(ablation_tokens[i : i + 32], model, 
                     for i in range(0, len(ablation_tokens), 32)])  # [128, 127]
 print(f"mean change in loss: {change.mean():+.4f} nats per token;"
       f" changed by more than 0.1 nats: {(change.abs() > 0.1).float().mean():.2%} of tokens")
+print(f"summed over the {change.numel():,} predictions: rises {change.clamp(min=0).sum():+.2f} nats,"
+      f" falls {change.clamp(max=0).sum():+.2f} nats")
 seq_minus_1 = change.shape[1]
 for title, order in [("loss rose most (the latent helped)", True), ("loss fell most (the latent hurt)", False)]:
     print(title)
@@ -549,16 +570,20 @@ for title, order in [("loss rose most (the latent helped)", True), ("loss fell m
 
 # %% [markdown]
 # **What this says.** Averaged over all tokens, removing latent 4056 changes almost nothing: it fires
-# on few of them, and only 0.15% of tokens change by more than 0.1 nats. Where it matters, it matters:
-# the loss rises most when predicting what follows `for i in` (` full`, ` dir`) and `if "show" in`
-# (` kw`): the model uses the latent to predict what comes after ` in`. The loss *falls* most where
-# ` in` is not a word but the start of one, `infile` and `inf`: there the latent's push towards what
-# follows an ` in` is wrong, and without it the model predicts `file` better. That helps about as much
-# as the rest hurts, so the average is close to zero.
+# on 51 of these 16,384 tokens (exercise 3 counted them), and only 0.15% of tokens change by more than
+# 0.1 nats. Where it matters, it matters. The loss rises most on three near-copies of one line,
+# `[join(*i) for i in` (predicting ` full` and ` dir`), then after `if "show" in` (` kw`) and twice
+# after the English "the last module in" (` case`): each time, predicting what follows an ` in`. The
+# loss *falls* most on a `for` header in a docstring (`for each field in`, before two backquotes).
+# Four of the next five falls are where `in` begins a longer word, `infile` three times and `inf`
+# once, and the fifth is English ("tested in"). Where `in` begins a word, the latent's push towards
+# what follows the word ` in` is wrong, and without it the model predicts `file` better. Summed over
+# the 16,256 predictions, the rises (+3.48 nats) and the falls (-3.46) nearly cancel: that is why the
+# average is close to zero.
 #
 # This is the strongest evidence in the section: not "the latent correlates with ` in`" but "the model
-# *uses* this direction when predicting what follows ` in`, and it misleads it where ` in` begins a
-# name".
+# *uses* this direction when predicting what follows ` in`". Six examples each way are examples, not a
+# measure: which contexts it helps or hurts on average would need the changes grouped by context.
 
 # %% [markdown]
 # ## A feature dashboard
@@ -566,8 +591,10 @@ for title, order in [("loss rose most (the latent helped)", True), ("loss fell m
 # Everything together, in one call (given): `feature_dashboard(tokens, model, autoencoder, feature_idx)`
 # draws the latent's activation histogram (how often and how strongly it fires), the tokens it raises
 # and lowers most, and its top examples with the latent's activation on *every* token of their
-# contexts (not only the top one). This is what Neuronpedia and SAELens's dashboards show, on a small
-# scale.
+# contexts (not only the top one). The raised and lowered tokens are its effect through ln_final, as
+# exercise 3 computed it: centred, times ln_final's weights, divided by ln_final's median scale where
+# the latent fires (in up to 128 of the sequences where it does). This is what Neuronpedia and
+# SAELens's dashboards show, on a small scale.
 
 # %% tags=["experiment"]
 feature_dashboard(tokens, model, autoencoder, LATENT, label=f"latent {LATENT}: ` in`", activations=activation)
@@ -644,12 +671,14 @@ print(f"your SAE on {HOOK}: L0 {mine['l0']:.1f}, explained variance {mine['expla
 # `scripts/train_frontier.py` trained L1 SAEs at five coefficients and TopK SAEs (section 2) at five k,
 # each exactly as your `train_sae` just did (the same hook, latents, tokens, steps, resampling and seed;
 # only the architecture and its dial differ), and measured them on the same 128 held-out sequences.
-# `load_frontier` reads what it recorded; your SAE and the bundled ones are marked. (JumpReLU SAEs are
+# `load_frontier` reads what it recorded; your SAE and bundled SAE A are marked. (JumpReLU SAEs are
 # not on it: their L0 penalty moves only the thresholds, and in 600 steps Adam cannot move them far
 # enough from where they start. The script's notes give the numbers.)
 
 # %% tags=["experiment"]
 frontier = load_frontier()
+print(f"measured on the first {frontier['eval_sequences']} held-out sequences ({frontier['points'][0]['tokens']:,}"
+      " tokens); dead: fires on none of them")
 print(f"{'architecture':>12} {'dial':>18} {'L0':>7} {'CE recovered':>13} {'explained var.':>15} {'dead':>6}")
 for point in frontier["points"]:
     dial = utils.plotting.FRONTIER_DIALS[point["architecture"]]
@@ -657,7 +686,11 @@ for point in frontier["points"]:
           f" {point['loss_recovered']:13.1%} {point['explained_variance']:15.1%} {point['dead_fraction']:6.1%}")
 marks = {}
 if MODEL_NAME == "bundled":
-    marks["bundled SAE A (4,096 latents, 10x the tokens)"] = frontier["bundled"][0]
+    bundled = frontier["bundled"][0]
+    marks["bundled SAE A (4,096 latents, 10x the tokens)"] = bundled
+    print(f"bundled SAE A (TopK, k = 30, 4,096 latents, 10x the tokens): L0 {bundled['l0']:.1f}, CE recovered"
+          f" {bundled['loss_recovered']:.1%}, explained variance {bundled['explained_variance']:.1%},"
+          f" dead {bundled['dead_fraction']:.1%}")
 if MODEL_NAME == "bundled" and HOOK == MLP_HOOK:  # the frontier is the bundled model's MLP
     with torch.no_grad():
         yours = summary_metrics(tokens[: frontier["eval_sequences"]], model, my_sae)
@@ -667,18 +700,26 @@ if MODEL_NAME == "bundled" and HOOK == MLP_HOOK:  # the frontier is the bundled 
 utils.plot_frontier(frontier["points"], marks).show()
 
 # %% [markdown]
-# At every L0, TopK reconstructs better than L1. Firing 32 latents per token, TopK recovers 88% of the
-# loss (75% of the variance); the L1 SAE at your coefficient fires about 41 and recovers 75% (62%), and
-# TopK with only 8 (78%) still does better. Two things cost the L1 SAE: shrinkage (section 2: the
-# penalty makes every activation it keeps too small), and dead latents (19% of its latents never fire
-# on these tokens; TopK from k = 32 on, none). The L1 dial is also touchy: from 3e-3 to 7.5e-4, L0 goes
-# from 8 to 168. Your SAE trained with the frontier's recipe, so its point sits on the L1 curve at
-# 1.5e-3 (on another Python, whose standard library is other training text, near it); set `L1_COEFF`
-# to 1e-3 and retrain, and it moves along the curve.
+# At every L0 measured, TopK reconstructs better than L1. Firing 32 latents per token, TopK recovers
+# 88.0% of the loss (74.9% of the variance); the L1 SAE at your coefficient fires 40.6 and recovers
+# 74.8% (62.1%), and TopK with only 8 (77.6%) still does better. The table also shows that 19.0% of
+# that L1 SAE's latents are dead (they fire on none of the 16,384 tokens), where TopK from k = 32 on
+# has none (0.0%). Section 2 showed a second cost of the L1 penalty, **shrinkage**: it makes the
+# activations it keeps too small. How much of the L1 SAE's deficit each of the two explains, the
+# frontier does not measure. The L1 dial is also touchy: from 3e-3 to 7.5e-4, L0 goes from 7.6 to
+# 168.0. Your SAE trained with the frontier's recipe, so its point sits on the L1 curve at 1.5e-3 (on
+# another Python, whose standard library is other training text, near it); set `L1_COEFF` to 1e-3 and
+# retrain, and it moves along the curve.
 #
-# The bundled SAE sits far above both curves (L0 30, 94% of the loss): twice the latents and ten times
-# the training tokens matter as much as the architecture. A frontier compares recipes only at equal
-# budgets, which is why every point on it was trained alike.
+# The bundled SAE sits above both curves: L0 30.0 and 94.0% of the loss on the same tokens. It differs
+# from the TopK point at k = 32 in its budget: twice the latents, ten times the training tokens (and k =
+# 30). In points of loss recovered, the architecture counts about twice as much as that budget: L1 to
+# TopK at a similar L0 (40.6 and 32, the L1 SAE firing more) gains 13.2 points (74.8% to 88.0%), the
+# bigger budget 6.0 more (88.0% to 94.0%). Counted as the loss left unrecovered, each halves it: 25.2%,
+# 12.0%, 6.0%. A frontier compares recipes only at equal budgets, which is why every point on it was
+# trained alike. (The bundled SAE's 3.8% dead is not section 3's 0.8%: it is the same SAE, counted on
+# these 16,384 tokens instead of 65,536. Latents dead here and not there fire only in the other 384
+# sequences.)
 
 # %% [markdown]
 # ## Outgrowing the laptop: SAELens
@@ -732,7 +773,8 @@ with torch.no_grad():
 # 4. **The BOS latents.** Several latents of SAE A fire on the BOS token of every sequence and almost
 #    nowhere else (find them: `latents.frequency` near 1/128). Why would an SAE spend latents on one
 #    token? (Look at the norm of the MLP's activations at position 0.)
-# 5. **A reading with context.** Write a class with `before=` for one of the ` self` or `.` latents
-#    (there are dozens of each), and find the context that separates it from its siblings.
+# 5. **A reading with context.** Find the latents that spend most of their firings on ` self` (or on
+#    `.`) with your `label_precision_recall`: how many are there? Write a class with `before=` for one of
+#    them, and find the context that separates it from the others.
 # 6. **Online.** With a network, set `MODEL_NAME = "gelu-1l"` and find Neel Nanda's SAEs' features on
 #    text from the Pile (pick `LATENT` and `OTHERS` again: the numbers are specific to our SAEs).

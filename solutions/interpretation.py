@@ -382,12 +382,32 @@ def display_latent_examples(
     return top_samples_view(samples, "\n".join(text))
 
 
+@torch.no_grad()
+def logit_effect_through_ln_final(tokens: Int[Tensor, "batch seq"], model, autoencoder, feature_idx: int,
+                                  activations: Float[Tensor, "batch seq"], instance_idx: int = 0,
+                                  max_sequences: int = 128) -> Float[Tensor, " d_vocab"]:
+    """One latent's effect on the logits per unit of activation, through the final LayerNorm, as section 4
+    computes it: its direction in the residual stream (W_dec[f] @ W_out), centred, times ln_final's
+    weights (where the model has them unfolded), through W_U, divided by ln_final's median scale at the
+    tokens where the latent fires (in the first `max_sequences` sequences where it fires). A latent that
+    never fires gets scale 1. A first-order estimate: adding the direction also changes the scale a little."""
+    direction = autoencoder.W_dec[instance_idx, feature_idx] @ model.W_out[0]  # [d_model]
+    scale = torch.tensor(1.0)
+    rows = (activations > 0).any(-1).nonzero().squeeze(-1)[:max_sequences]
+    if len(rows):
+        _, cache = model.run_with_cache(tokens[rows], names_filter="ln_final.hook_scale")
+        scale = cache["ln_final.hook_scale"][..., 0].cpu()[activations[rows] > 0].median()
+    centred = direction - direction.mean()
+    return (centred * getattr(model.ln_final, "w", 1.0)) @ model.W_U / scale.to(direction.device)
+
+
 def feature_dashboard(tokens: Int[Tensor, "batch seq"], model, autoencoder, feature_idx: int, instance_idx: int = 0,
                       k: int = 8, label: str | None = None,
                       activations: Float[Tensor, "batch seq"] | None = None) -> None:
-    """One latent at a glance: its activation histogram, the tokens it raises and lowers most, and its
-    top examples with the latent's activation on every token of their context (`activations`, the
-    latent at every token, if already computed: e.g. from LatentActivations)."""
+    """One latent at a glance: its activation histogram, the tokens it raises and lowers most (its logit
+    effect through ln_final: `logit_effect_through_ln_final`), and its top examples with the latent's
+    activation on every token of their context (`activations`, the latent at every token, if already
+    computed: e.g. from LatentActivations)."""
     from IPython.display import display
 
     from utils.plotting import plot_feature_dashboard
@@ -396,7 +416,7 @@ def feature_dashboard(tokens: Int[Tensor, "batch seq"], model, autoencoder, feat
     if activations is None:
         activations = latent_activations(tokens, model, autoencoder, feature_idx, instance_idx)  # [batch, seq]
     indices, values = top_examples(activations, k)
-    effect = feature_logit_effect(model, autoencoder, feature_idx, instance_idx)
+    effect = logit_effect_through_ln_final(tokens, model, autoencoder, feature_idx, activations, instance_idx)
     plot_feature_dashboard(activations, top_tokens(effect, model, 8), top_tokens(effect, model, 8, largest=False),
                            label).show()
     display(display_top_sequences(indices, values, tokens, model, activations, label))

@@ -218,8 +218,10 @@ def plot_dimensions_per_feature(
     dim = compute_dimensionality(W)
     fig = go.Figure()
     n_feat = W.shape[2]
-    shown = (W.norm(dim=1) > min_norm).flatten()
-    dots = [d if keep else None for d, keep in zip(_rounded(dim.flatten()), shown.tolist(), strict=True)]
+    # Each instance's dots sorted, the hidden ones last: with equal importances *which* features a run keeps is
+    # chance, and the figure should not change when another run keeps others at the same dimensionalities.
+    dim = torch.where(W.norm(dim=1) > min_norm, dim, torch.inf).sort(dim=-1).values
+    dots = [None if d == math.inf else d for d in _rounded(dim.flatten())]
     fig.add_trace(go.Scatter(x=[x for x in inv_p for _ in range(n_feat)], y=dots,
                              mode="markers", marker=dict(size=4, opacity=0.4, color="#999"),
                              name="each feature's dimensionality"))
