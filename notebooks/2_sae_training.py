@@ -205,6 +205,8 @@ def check_activations(h: Tensor, cfg: AutoEncoderConfig, batch_size: int) -> Non
 #
 # ### Exercise 1: `__init__`
 #
+# > **Difficulty** 1/5 · **Estimated time** 10 min · **Why it matters:** the dictionary's parameters and their shapes; every later SAE in the course (TopK, JumpReLU, the bundled ones) builds on this class.
+#
 # Create `W_enc`, `W_dec` (only when `cfg.tied_weights` is False), `b_enc` and `b_dec` as
 # `nn.Parameter`s with the shapes in the table: weights with the given `xavier_normal(*shape)`, biases
 # zero. Why not `nn.init.xavier_normal_`? On a stacked `[inst, a, b]` tensor it would treat the
@@ -383,6 +385,8 @@ check_init(AutoEncoder)
 # %% [markdown]
 # ### Exercise 2: `normalize_and_return_W_dec`
 #
+# > **Difficulty** 2/5 · **Estimated time** 10 min · **Why it matters:** without unit-norm decoder rows an SAE escapes the L1 penalty by shrinking its activations and growing its decoder.
+#
 # Return the decoder with every **row** (one latent's direction, a vector in the data's space) scaled
 # to unit norm: divide by `W_dec.norm(dim=-1, keepdim=True) + cfg.weight_normalize_eps`.
 # - Untied: normalise `self.W_dec.data` in place (so the stored decoder is always unit-norm), then
@@ -424,6 +428,8 @@ check_normalize_and_return_W_dec(AutoEncoder)
 # %% [markdown]
 # ### Exercise 3: `forward`
 #
+# > **Difficulty** 2/5 · **Estimated time** 15 min · **Why it matters:** this loss is the trade between sparsity and reconstruction that everything after it measures.
+#
 # ```
 # acts            = ReLU((h - b_dec) @ W_enc + b_enc)           [batch, inst, d_hidden]
 # h_reconstructed = acts @ W_dec_normalised + b_dec             [batch, inst, d_in]
@@ -463,6 +469,14 @@ check_forward(AutoEncoder)
 # logs, every `log_freq` steps, the decoder directions and each latent's **firing fraction**: the share
 # of inputs on which it is nonzero. First without resampling. We use `l1_coeff=0.2`: at the default
 # 0.5 the penalty is strong enough to bend the learned directions visibly away from the features.
+#
+# **What "dead" means, in this section and the next two.** A latent is *dead on a set of inputs* if it
+# fires on none of them. That depends on how many inputs are looked at (a latent silent on a thousand
+# inputs may fire on the next million), so every count of dead latents in the course says what it
+# counted: here, each point of the firing-fraction plot covers the last `log_freq` = 250 steps of 1,024
+# inputs (256,000 inputs); resampling looks at the last `dead_neuron_window` = 400 steps (409,600 inputs);
+# `describe` below counts on 50,000 fresh inputs; sections 3 and 4 count on held-out tokens, and say how
+# many.
 
 # %% tags=["experiment"]
 def train_sae(resample_method=None, steps=10_000, **cfg_overrides):
@@ -485,8 +499,9 @@ utils.plot_firing_fractions(log_plain, title="Firing fraction of each latent, no
 # **Three kinds of latent.** Hover over the lines and compare with the picture above:
 # - **Monosemantic**: fires on about 1% of inputs (one feature's probability) and its decoder row sits on
 #   a feature's line. This is what we want.
-# - **Polysemantic**: fires more often than any single feature (2%, 3%...) and points *between* features:
-#   one latent doing several features' jobs.
+# - **Polysemantic**: fires more often than any single feature does (above the 1% of one feature's
+#   probability; the report two cells below prints each instance's most frequent latent) and points
+#   *between* features: one latent doing several features' jobs.
 # - **Dead**: its firing fraction drops to zero (the bottom of the plot). Once a latent's
 #   pre-activation is negative on every input, the ReLU passes it no gradient: it cannot move itself.
 #   Only changes elsewhere (`b_dec` drifting, say) can bring it back, and they rarely do; look for the
@@ -531,11 +546,16 @@ def report(name, sae):
 
 
 report("no resampling", sae_plain)
-dead_at_end = (log_plain["frac_active"][-1] == 0).sum().item()
-print(f"dead latents at the end: {dead_at_end} of {8 * 5}")
+final_fraction = log_plain["frac_active"][-1]  # [inst, d_hidden]: the last 250 steps (256,000 inputs)
+dead_at_end = (final_fraction == 0).sum().item()
+print(f"dead latents at the end (firing on none of the last 256,000 inputs): {dead_at_end} of {8 * 5}")
+print("each instance's most frequent latent at the end fires on (% of inputs):",
+      [round(100 * x, 2) for x in final_fraction.max(-1).values.tolist()])
 
 # %% [markdown]
 # ### Exercise 4: `resample_neurons_simple`
+#
+# > **Difficulty** 3/5 · **Estimated time** 15 min · **Why it matters:** a dead latent is a dictionary entry wasted; resampling is the standard repair.
 #
 # Every `neuron_resample_window` steps, `optimize` calls the resampling method with the firing fractions
 # of the last `dead_neuron_window` steps, `frac_active_in_window: [window, inst, d_hidden]`. A latent is
@@ -562,6 +582,8 @@ report("simple resampling", sae_simple)
 
 # %% [markdown]
 # ### Exercise 5: `resample_neurons_advanced` (Anthropic's method)
+#
+# > **Difficulty** 4/5 · **Estimated time** 25 min · **Why it matters:** the method of *Towards Monosemanticity*; the record after this exercise measures whether aiming beats a random direction.
 #
 # A random direction is a guess: nothing in the data chose it. *Towards Monosemanticity* aims instead: it
 # points dead latents at the inputs the SAE currently reconstructs **worst**, because those are exactly
@@ -611,10 +633,12 @@ print(f"b_dec norms (advanced): {[round(x, 3) for x in sae_advanced.b_dec.norm(d
       f"  (the hidden activations are 0 on {100 * 0.99 ** 5:.0f}% of inputs)")
 
 # %% [markdown]
-# One seed is one draw. `scripts/compare_resampling.py` repeated the comparison over 24 seeds (each a
-# new toy model and a new SAE; l1 0.25, lr 1e-3, a resampling window of 2,500 steps, latents counted
-# dead after 100 silent steps). It also put the question on which the case for Anthropic's method rests
-# to the language model of section 3 (`--language-model`): an L1 SAE of 2,048 latents on its MLP
+# One seed is one draw. `scripts/compare_resampling.py` repeated the comparison over 24 seeds, each a
+# new toy model and a new SAE trained with this section's recipe (`train_sae`'s: l1 0.2, lr 3e-3,
+# resampling every 1,000 steps the latents silent for the last 400, scale 0.5), so the runs above are one
+# more draw of what it counts. (Seed 0 trains its toy model as above, with the same seed; its SAEs start
+# from another.) It also put the question on which the case for Anthropic's method rests to the
+# language model of section 3 (`--language-model`): an L1 SAE of 2,048 latents on its MLP
 # (l1_coeff 1.5e-3) trained 3,000 steps without resampling; the latents that fired fewer than 5 times
 # in 409,600 training tokens were resampled once by each method (scale 0.2, the default), and each copy
 # trained 600 more steps on the same batches. And `scripts/train_frontier.py` trained section 4's
@@ -625,51 +649,62 @@ import json  # noqa: E402
 
 from utils.loading import ROOT, load_frontier  # noqa: E402
 
-seeds = json.loads((ROOT / "checkpoints" / "resampling.json").read_text())
-n_seeds = len(seeds["seeds"])
-print(f"toy model, instances (of 8) recovering all five features, seeds {seeds['seeds'][0]} to {seeds['seeds'][-1]}:")
-for name, counts in seeds["instances_recovering_all"].items():
-    print(f"  {name:>28}: {' '.join(map(str, counts))}  total {sum(counts)} of {8 * n_seeds}")
-print("what the others ended with (instances, all seeds):")
-for name in ("simple", "advanced, pool of 16 batches"):
-    print(f"  {name:>28}: " + "; ".join(f"{mode} {n}" for mode, n in seeds["failures"][name].items()))
-lm = seeds["language_model"]
-counted = lm["settings"]["count_batches"] * lm["settings"]["batch_size"]
-print(f"language model: of {lm['settings']['n_hidden_ae']:,} latents, {lm['never_firing']} never fired on {counted:,}"
-      f" training tokens and {lm['rare']} fired fewer than {lm['settings']['rare_below']} times. Those {lm['rare']},")
+record = json.loads((ROOT / "checkpoints" / "resampling.json").read_text())
+n_seeds, n = len(record["seeds"]), 8 * len(record["seeds"])
+print(f"Toy model, {n_seeds} seeds x 8 instances = {n}, this section's recipe. Instances that recover all five"
+      " features, and how the others ended:")
+modes = list(next(iter(record["failures"].values())))
+print(f"{'':>28} {'recover all':>11} | " + " | ".join(modes))
+for name, counts in record["instances_recovering_all"].items():
+    print(f"{name:>28} {sum(counts):>11} | "
+          + " | ".join(f"{record['failures'][name][mode]:>{len(mode)}}" for mode in modes))
+per_seed = {name: torch.tensor(counts, dtype=torch.float) for name, counts in record["instances_recovering_all"].items()}
+pool = per_seed["advanced, pool of 16 batches"]
+for other in ("simple", "advanced, last batch"):
+    difference = pool - per_seed[other]
+    print(f"pool minus {other}, seed by seed: mean {difference.mean():+.2f} instances"
+          f" (standard error {difference.std() / n_seeds ** 0.5:.2f})")
+lm = record["language_model"]
+settings = lm["settings"]
+counted = settings["count_batches"] * settings["batch_size"]
+print(f"\nLanguage model: of {settings['n_hidden_ae']:,} latents, {lm['never_firing']} never fired on {counted:,}"
+      f" training tokens and {lm['rare']} fired fewer than {settings['rare_below']} times. Those {lm['rare']},"
+      " resampled once by each method (median share of tokens each fires on):")
+print(f"{'':>10} {'right after':>12} {str(settings['steps_after']) + ' steps later':>16} {'still rare':>11}"
+      f" | whole SAE: {'L0':>5} {'expl. var.':>10} {'CE recovered':>12}")
 for name in ("none", "simple", "advanced"):
     r, m = lm[name], lm[name]["held_out"]
-    print(f"  {name:>8} resampling: firing on {r['right_after']['median_frequency']:.0%} of tokens right after"
-          f" (median), {r['after_training']['median_frequency']:.2%} {lm['settings']['steps_after']} steps later,"
-          f" {r['after_training']['still_rare']} still rare; SAE: L0 {m['l0']:.1f}, explained variance"
-          f" {m['explained_variance']:.1%}, CE loss recovered {m['loss_recovered']:.1%}")
+    print(f"{name:>10} {r['right_after']['median_frequency']:12.0%} {r['after_training']['median_frequency']:16.2%}"
+          f" {r['after_training']['still_rare']:11} | {'':>11} {m['l0']:5.1f} {m['explained_variance']:10.1%}"
+          f" {m['loss_recovered']:12.1%}")
 on_lm = load_frontier()
 language = {"none": on_lm["resampling_l1"]["none"], "simple": on_lm["resampling_l1"]["simple"],
             "advanced": next(p for p in on_lm["points"] if p["architecture"] == "l1"
                              and p["l1_coeff"] == on_lm["resampling_l1"]["l1_coeff"])}
-print(f"section 4's recipe (L1 SAE, l1_coeff {on_lm['resampling_l1']['l1_coeff']:g}, 2,048 latents, 600 steps):")
+print(f"\nSection 4's recipe (L1 SAE, l1_coeff {on_lm['resampling_l1']['l1_coeff']:g}, 2,048 latents, 600 steps),"
+      f" on {on_lm['points'][0]['tokens']:,} held-out tokens:")
+print(f"{'':>10} {'dead':>6} {'L0':>6} {'expl. var.':>10} {'CE recovered':>12}")
 for name, m in language.items():
-    print(f"  {name:>8} resampling: dead {m['dead_fraction']:.1%}, L0 {m['l0']:.1f},"
-          f" explained variance {m['explained_variance']:.1%}, CE loss recovered {m['loss_recovered']:.1%}")
+    print(f"{name:>10} {m['dead_fraction']:6.1%} {m['l0']:6.1f} {m['explained_variance']:10.1%} {m['loss_recovered']:12.1%}")
 
 # %% [markdown]
-# Without resampling, latents that die early leave their features to polysemantic neighbours for good;
-# resampling gives them another chance. Over 24 seeds, 13 of 192 instances recover every feature
-# without it, 127 to 137 with it. *Which* resampling matters much less. Simple resampling recovered 137,
-# Anthropic's 133 drawing from a pool of 16 batches and 127 drawing from the last batch alone. Seed by
-# seed, the pool's count minus simple's averages -0.17 instances (standard error 0.30), and the pool's
-# minus the last batch's +0.25 (0.31): differences of the size one seed's luck makes (compare the single
-# runs above with these totals). On this toy, Anthropic's method is no better than random directions.
-# In two dimensions a random direction is never far from some feature, and the inputs Anthropic's method
-# picks are single features' own directions, so both methods aim dead latents at features. And that is
-# not where instances are lost. The script read the end of every instance that missed a feature (a
-# latent counts as silent if it fired in none of the last 1,000 steps): in 43 of simple's 55 and 49 of
-# the pool's 59, every latent is alive, and either two of them share one feature or one is aligned with
-# no feature; in 8 and 9 more, a latent still firing after the last resampling (step 7,500) went silent
-# later, when no method looks any more. Only 4 and 1 end with a latent that stayed silent through the
-# last resampling, the one case a resampling method answers for. Resampling dead latents cannot move
-# live latents that sit in the wrong place. (And `b_dec` ends near the origin, the centre of this data,
-# as argued above.)
+# Without resampling, latents that die early leave their features to polysemantic neighbours for good:
+# over 24 seeds, 16 of 192 instances recover every feature, and 172 of the other 176 end with a latent
+# that stayed silent. With resampling, 184 to 190 do, so the single runs above (1 of 8, then 8 of 8 and
+# 8 of 8) are typical. *Which* resampling matters much less. Simple resampling recovered 186, Anthropic's
+# 184 drawing from a pool of 16 batches and 190 drawing from the last batch alone. Seed by seed, the
+# pool's count minus simple's averages -0.08 instances (standard error 0.16), and the pool's minus the
+# last batch's -0.25 (0.12): the first is well within luck, the second about two standard errors,
+# weak evidence that, if anything, the pool does worse. On this toy, Anthropic's method is no better
+# than random directions. In two dimensions a random direction is never far from some feature, and the inputs
+# Anthropic's method picks are single features' own directions, so both methods aim dead latents at
+# features. The few instances resampling does not rescue are mostly not dead-latent failures: the script
+# read the end of every instance that missed a feature (a latent counts as silent if it fired in none of
+# the last 1,000 steps, 1,024,000 inputs), and in 4 of simple's 6 and 7 of the pool's 8 every latent is
+# alive, with either two of them on one feature or one aligned with no feature. Only 2 and 1 end with a
+# latent that stayed silent through the last resampling (step 9,000), the one case a resampling method
+# answers for. Resampling dead latents cannot move live latents that sit in the wrong place. (And
+# `b_dec` ends near the origin, the centre of this data, as argued above.)
 #
 # On the language model, the usual argument for Anthropic's method fails its first test. It goes: in
 # 512 dimensions a random direction is nearly orthogonal to every activation, so a latent resampled at
@@ -748,6 +783,8 @@ describe("L1 (advanced resampling)", sae_advanced)
 #
 # ### Exercise 6: `TopKAutoEncoder.forward`
 #
+# > **Difficulty** 2/5 · **Estimated time** 10 min · **Why it matters:** TopK sets the number of active latents directly and has no L1 penalty to shrink them; the bundled SAEs of sections 3 and 4 are TopK.
+#
 # ```
 # pre  = (h - b_dec) @ W_enc + b_enc                 [batch, inst, d_hidden]
 # acts = ReLU(pre) on each input's k largest entries of pre (over d_hidden), 0 elsewhere
@@ -801,6 +838,8 @@ check_topk_forward(TopKAutoEncoder)
 
 # %% [markdown]
 # ### Exercise 7: a step function that can learn (`Step.backward`)
+#
+# > **Difficulty** 4/5 · **Estimated time** 25 min · **Why it matters:** a straight-through estimator is how a JumpReLU SAE learns thresholds that the true gradient cannot move.
 #
 # A JumpReLU latent is `z * H(z - θ)`, with `H` the step function (1 above 0, else 0) and `z` the latent's
 # pre-activation, `(h - b_dec) @ W_enc + b_enc`. To learn `θ` we need the loss's gradient for it, and the
@@ -906,6 +945,8 @@ class JumpReLU(torch.autograd.Function):
 
 # %% [markdown]
 # ### Exercise 8: `JumpReLUAutoEncoder.forward`
+#
+# > **Difficulty** 3/5 · **Estimated time** 15 min · **Why it matters:** JumpReLU is one of the architectures SAEs are trained with today (Gemma Scope's, for one).
 #
 # ```
 # z       = (h - b_dec) @ W_enc + b_enc                                [batch, inst, d_hidden]: no ReLU

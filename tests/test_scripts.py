@@ -57,28 +57,50 @@ def test_section_2_quotes_the_resampling_record_as_recorded():
     with its present settings: a new record, or new settings, must come with new prose."""
     import json
 
+    import torch
+
     from scripts.compare_resampling import FAILURE_MODES, LM_SETTINGS, RESULTS, SETTINGS
     from utils.loading import ROOT
 
     record = json.loads(RESULTS.read_text())
     assert record["settings"] == SETTINGS and record["language_model"]["settings"] == LM_SETTINGS
     assert all(list(modes) == list(FAILURE_MODES) for modes in record["failures"].values())
-    lines = (ROOT / "notebooks" / "2_sae_training.py").read_text().splitlines()
+    source = (ROOT / "notebooks" / "2_sae_training.py").read_text()
+    # The record counts the notebook's own recipe, so that its single run is one more draw of it.
+    s = SETTINGS
+    lr = format(s["lr"], ".0e").replace("e-0", "e-")  # 3e-3, as the notebook writes it
+    recipe = (f"n_hidden_ae={s['n_features']}, l1_coeff={s['l1_coeff']}", f"lr={lr}",
+              f"neuron_resample_window={s['neuron_resample_window']} if resample_method else None,"
+              f" dead_neuron_window={s['dead_neuron_window']}", f"neuron_resample_scale={s['neuron_resample_scale']}",
+              f"def train_sae(resample_method=None, steps={s['steps']:_}")
+    assert all(part in source for part in recipe), [part for part in recipe if part not in source]
+    lines = source.splitlines()
     prose = " ".join(line.removeprefix("#").strip() for line in lines if line.startswith("#"))
     totals = {name: sum(counts) for name, counts in record["instances_recovering_all"].items()}
     lm = record["language_model"]
     n = 8 * len(record["seeds"])
     ends = {name: list(record["failures"][name].values()) for name in ("simple", "advanced, pool of 16 batches")}
     (late_s, stayed_s, shared_s, between_s), (late_p, stayed_p, shared_p, between_p) = ends.values()
+    none_failures = record["failures"]["none"]
+    per_seed = {name: torch.tensor(counts, dtype=torch.float)
+                for name, counts in record["instances_recovering_all"].items()}
+    pool = per_seed["advanced, pool of 16 batches"]
+    differences = [pool - per_seed[other] for other in ("simple", "advanced, last batch")]
+    low, high = sorted(totals[name] for name in ("simple", "advanced, last batch", "advanced, pool of 16 batches"))[::2]
+    assert late_s == late_p == 0, "the prose says nothing of latents that went silent after the last resampling"
     quoted = [
+        f"{totals['none']} of {n} instances recover every feature, and"
+        f" {none_failures['a latent stayed silent']} of the other {n - totals['none']}",
+        f"With resampling, {low} to {high} do",
         f"in {shared_s + between_s} of simple's {n - totals['simple']} and {shared_p + between_p} of the pool's"
-        f" {n - totals['advanced, pool of 16 batches']}, every latent is alive",
-        f"in {late_s} and {late_p} more, a latent still firing after the last resampling",
+        f" {n - totals['advanced, pool of 16 batches']} every latent is alive",
         f"Only {stayed_s} and {stayed_p} end with a latent that stayed silent",
-        f"{totals['none']} of {8 * len(record['seeds'])} instances",
         f"Simple resampling recovered {totals['simple']},",
         f"Anthropic's {totals['advanced, pool of 16 batches']} drawing from a pool",
         f"{totals['advanced, last batch']} drawing from the last batch",
+        f"pool's count minus simple's averages {differences[0].mean():.2f} instances (standard error"
+        f" {differences[0].std() / len(pool) ** 0.5:.2f})",
+        f"last batch's {differences[1].mean():.2f} ({differences[1].std() / len(pool) ** 0.5:.2f})",
         f"median {lm['simple']['right_after']['median_frequency']:.0%} of tokens right after",
         f"Anthropic's fired on {lm['advanced']['right_after']['median_frequency']:.0%}",
         f"median {lm['advanced']['after_training']['median_frequency']:.1%} of tokens",
