@@ -139,6 +139,8 @@ def broadcast_to_instances(
 # %% [markdown]
 # ### Exercise 1: `forward`
 #
+# > **Difficulty** 1/5 · **Estimated time** 10 min · **Why it matters:** every experiment in sections 1 and 1b runs this forward pass, and reading back with the same `W` is what lets features interfere.
+#
 # Implement `ToyModel.forward` in the cell below (leave `__init__` and the other two methods for now).
 #
 # - Input `features`: `[..., inst, feat]`. The `...` is any number of batch dimensions; `einops.einsum`
@@ -216,6 +218,8 @@ check_forward(ToyModel)
 # %% [markdown]
 # ### Exercise 2: `generate_batch`
 #
+# > **Difficulty** 2/5 · **Estimated time** 10 min · **Why it matters:** sparsity lives in the data: the probability you draw features with decides whether the model superposes them.
+#
 # The data are synthetic. Each feature of each instance is, independently:
 # - **present** with probability `feature_probability[inst, feat]`, and then uniform in `[0, 1)`;
 # - **absent** (exactly 0) otherwise.
@@ -231,6 +235,8 @@ check_generate_batch(ToyModel)
 
 # %% [markdown]
 # ### Exercise 3: `calculate_loss`
+#
+# > **Difficulty** 2/5 · **Estimated time** 10 min · **Why it matters:** the importance weights in the loss are how the model is told which features to keep when it cannot keep all.
 #
 # $$L = \sum_{\text{inst}} \;\frac{1}{B \cdot F} \sum_{b, f} I_{\text{inst}, f}\,\big(x_{b,\text{inst},f} - x'_{b,\text{inst},f}\big)^2$$
 #
@@ -368,6 +374,8 @@ print("cosine similarity of feature 0 with the others (sparsest):",
 
 # %% [markdown]
 # ### Exercise 4: `compute_dimensionality`
+#
+# > **Difficulty** 3/5 · **Estimated time** 15 min · **Why it matters:** $D_i$ says how much of a dimension each feature gets; section 1c's geometry is read off it.
 #
 # How much of a dimension does each feature get? The paper's **feature dimensionality** is
 #

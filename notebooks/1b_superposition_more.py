@@ -112,6 +112,8 @@ print("running on", device)
 #
 # ### Exercise 1: `generate_correlated_features`
 #
+# > **Difficulty** 2/5 · **Estimated time** 10 min · **Why it matters:** real features fire together; correlated pairs show what superposition does when they do.
+#
 # Return `[batch_size, n_instances, 2 * n_correlated_pairs]`, on `self.W.device`. Use the argument
 # `n_correlated_pairs` (not `self.cfg`'s: `generate_batch` passes the count it wants).
 #
@@ -121,6 +123,8 @@ print("running on", device)
 # same decision. The values are a second `torch.rand`, of the full shape.
 #
 # ### Exercise 2: `generate_anticorrelated_features`
+#
+# > **Difficulty** 3/5 · **Estimated time** 15 min · **Why it matters:** features that never fire together can share a direction at little cost: the experiment's antipodal pairs rest on this draw.
 #
 # Return `[batch_size, n_instances, 2 * n_anticorrelated_pairs]`. This block's probabilities start at feature
 # `2 * self.cfg.n_correlated_pairs`.
@@ -333,6 +337,8 @@ for i in range(cfg_mixed.n_instances):
 #
 # ### Exercise 3: `NeuronModel.forward`
 #
+# > **Difficulty** 1/5 · **Estimated time** 5 min · **Why it matters:** one ReLU on the hidden layer makes the neuron basis special, and the question whether a neuron means one thing starts here.
+#
 # `NeuronModel` subclasses the `ToyModel` above; only `forward` changes. Input `[..., inst, feat]`, output
 # the same shape.
 
@@ -405,6 +411,8 @@ print("features represented in the densest instance:", (W[0].norm(dim=0) > 0.5).
 # share.
 #
 # ### Exercises 4–6: `forward`, `generate_batch`, `calculate_loss`
+#
+# > **Difficulty** 3/5 · **Estimated time** 20 min · **Why it matters:** a model that must compute $|x|$, not just pass $x$ on, shows superposition in computation, which is what an MLP faces.
 #
 # - `forward`: $\mathrm{ReLU}(W_2\,\mathrm{ReLU}(W_1 x) + b)$. Mind `W2`'s axis order in your einsum pattern.
 # - `generate_batch`: like section 1's, but present values are uniform on [-1, 1): `2 * torch.rand(...) - 1`.

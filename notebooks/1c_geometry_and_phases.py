@@ -175,6 +175,8 @@ print(f"p = {p_geo[0]:.3f}, the represented features' D:",
 #
 # ### Exercise 1: `classify_phase`
 #
+# > **Difficulty** 2/5 · **Estimated time** 10 min · **Why it matters:** the phase diagram is this classification over a grid of sparsities and importances: each of its cells is one call.
+#
 # Given `W` of shape `[inst, 1, 2]`, return one code per instance (int64, shape `[inst]`) as in the table. A
 # feature counts as represented when the **length** of its weight, $|W_{\text{inst}, 0, i}|$, is above
 # `threshold` (0.5 by default; the check also passes other values). Mind the signs: a negative weight is as

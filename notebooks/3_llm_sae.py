@@ -122,6 +122,8 @@ print(model.to_str_tokens(tokens[0, :24]))
 # %% [markdown]
 # ## Exercise 1: caching the MLP's activations
 #
+# > **Difficulty** 1/5 · **Estimated time** 10 min · **Why it matters:** every measurement of sections 3 and 4 starts from these activations, and caching one hook is the TransformerLens skill they all use.
+#
 # The SAEs read `blocks.0.mlp.hook_post`: the MLP's hidden layer after the GELU, one 512-vector per
 # token. `model.run_with_cache(tokens)` would store every activation of the model; we need one.
 #
@@ -162,6 +164,8 @@ check_get_mlp_activations(get_mlp_activations)
 
 # %% [markdown]
 # ## Exercise 2: how often does each latent fire?
+#
+# > **Difficulty** 2/5 · **Estimated time** 10 min · **Why it matters:** firing frequencies are the first health check of any SAE: dead and dense latents show up here.
 #
 # `get_feature_probability(tokens, model, autoencoder)` returns, for each SAE and each latent, the
 # fraction of tokens on which the latent is active (activation > 0): shape `[n_instances,
@@ -234,6 +238,8 @@ for i, name in enumerate("AB"):
 # %% [markdown]
 # ## Exercise 3: do two SAEs find the same features?
 #
+# > **Difficulty** 2/5 · **Estimated time** 15 min · **Why it matters:** a language model has no answer key; two seeds agreeing on a direction is evidence it belongs to the model.
+#
 # There is no answer key for a language model. One indirect test: train two SAEs that differ only in
 # their seed and see whether they learn the same directions. A direction both find from different
 # starting points is more likely to be a property of the model than an accident of training.
@@ -298,6 +304,8 @@ for lo, hi in [(-7.0, -2.0), (-2.0, -1.5), (-1.5, -1.0), (-1.0, 0.0)]:
 
 # %% [markdown]
 # ## Exercise 4: the reconstruction loss
+#
+# > **Difficulty** 2/5 · **Estimated time** 10 min · **Why it matters:** the SAE's own objective, measured on tokens it never trained on.
 #
 # `get_reconstruction_loss(tokens, model, autoencoder)` returns two `[n_instances]` tensors:
 #
@@ -372,6 +380,8 @@ for i, name in enumerate("AB"):
 # %% [markdown]
 # ## Exercise 5: the substitution loss
 #
+# > **Difficulty** 3/5 · **Estimated time** 20 min · **Why it matters:** what the model loses when it must run on the reconstruction: the test that counts.
+#
 # A small reconstruction error could still matter to the model, if it lies in directions the model
 # reads. The test that counts: put the reconstruction *into* the model instead of the real
 # activations and see how much worse it predicts the next token.
@@ -411,6 +421,8 @@ check_get_substitution_loss(get_substitution_loss)
 
 # %% [markdown]
 # ## Exercise 6: the fraction of loss recovered
+#
+# > **Difficulty** 1/5 · **Estimated time** 5 min · **Why it matters:** the one number SAE papers compare across models; section 4's frontier is drawn in it.
 #
 # Three losses are hard to compare across models and SAEs; one number is easy. Removing the MLP
 # (zero-ablation) costs `loss_zero_ablation - loss_clean`: everything the MLP contributes. The SAE
@@ -486,6 +498,8 @@ for i, name in enumerate("AB"):
 
 # %% [markdown]
 # ## Exercise 7: the summary metrics
+#
+# > **Difficulty** 3/5 · **Estimated time** 20 min · **Why it matters:** the metrics SAELens and SAEBench report, computed as they compute them, so your numbers compare with theirs.
 #
 # `get_summary_metrics(tokens, model, autoencoder, dense_threshold=0.1)` returns a dict of
 # `[n_instances]` tensors, with the names SAELens uses for them:
