@@ -338,11 +338,13 @@ def plot_feature_dashboard(activations: Float[Tensor, " tokens"], raised: list[t
                            lowered: list[tuple[str, float]], title: str, bins: int = 50) -> go.Figure:
     """One latent at a glance: how strongly it fires when it does (a histogram of its non-zero
     activations, with how often it fires in the title), and the tokens whose logits it raises and
-    lowers most (its direct effect)."""
+    lowers most (`raised`, `lowered`: its effect on the logits, as the caller computed it; section 4's
+    dashboard passes the effect through ln_final's scale)."""
     acts = activations.detach().float().cpu().flatten()
     firing = acts[acts > 0]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.18, subplot_titles=[
-        f"activation when it fires (on {len(firing) / max(len(acts), 1):.2%} of tokens)", "direct effect on logits"])
+        f"activation when it fires (on {len(firing) / max(len(acts), 1):.2%} of tokens)",
+        "effect on logits, through ln_final"])
     if len(firing):
         hi = firing.max().item()
         edges = torch.linspace(0, hi, bins + 1)
