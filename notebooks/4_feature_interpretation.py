@@ -419,7 +419,7 @@ print(f"at the latent's strongest activation ({values[0]:.2f}): up to {values[0]
 
 # %% [markdown]
 # Where the latent fires, ln_final's scale is about 0.76 (from 0.66 to 1.01): the residual stream is
-# divided by *less* than 1 there, which enlarges the effect. With the centring, ln_final's weights and
+# divided by less than 1 at nearly every firing, which enlarges the effect. With the centring, ln_final's weights and
 # the scale, one unit of the latent raises a logit by up to about 0.69 (` self`), and at its strongest
 # activation by up to 1.78, more than twice the 0.75 of the direct effect alone. The ranking barely
 # changes (7 of the top 10 stay): the direct effect is fine for *which* tokens, and the final
@@ -728,8 +728,8 @@ utils.plot_frontier(frontier["points"], marks).show()
 # has none (0.0%). Section 2 showed a second cost of the L1 penalty, **shrinkage**: it makes the
 # activations it keeps too small. How much of the L1 SAE's deficit each of the two explains, the
 # frontier alone does not say; the cell after the next paragraph measures one part. The L1 dial is
-# also touchy: from 3e-3 to 7.5e-4, L0 goes from 7.6 to 168.0. Your SAE trained with the frontier's recipe, so its point sits on the L1 curve at 1.5e-3 (on
-# another Python, whose standard library is other training text, near it); set `L1_COEFF` to 1e-3 and
+# also touchy: from 3e-3 to 7.5e-4, L0 goes from 7.6 to 168.0. Your SAE trained with the frontier's recipe, so its point sits on the L1 curve at 1.5e-3 here
+# (on another machine, or another Python, whose standard library is other training text, near it); set `L1_COEFF` to 1e-3 and
 # retrain, and it moves along the curve.
 #
 # The bundled SAE sits above both curves: L0 30.0 and 94.0% of the loss on the same tokens. It differs
@@ -771,8 +771,8 @@ if MODEL_NAME == "bundled" and HOOK == MLP_HOOK and type(my_sae) is AutoEncoder:
 
 # %% [markdown]
 # Your SAE's activations are too small (the best factor is above 1: 1.181 on the machine that wrote this
-# workbook), but scaling them all up by one factor closes little of the gap: 0.5 of 13.2 points of loss
-# recovered. The rest lies either in shrinkage that differs from latent to latent, or in which latents the
+# workbook), but scaling them all up by one factor closes little of the gap: about half a point of the
+# 13.2 points of loss recovered. The rest lies either in shrinkage that differs from latent to latent, or in which latents the
 # penalty lets fire and what each learned to stand for; one factor cannot tell these apart. Going
 # further 7 separates them.
 
@@ -780,10 +780,10 @@ if MODEL_NAME == "bundled" and HOOK == MLP_HOOK and type(my_sae) is AutoEncoder:
 # ## Outgrowing the laptop: SAELens
 #
 # [SAELens](https://github.com/jbloomAus/SAELens) trains SAEs on GPUs, loads hundreds of published
-# ones, and draws dashboards. Our `AutoEncoder` computes exactly what its `StandardSAE` computes,
+# ones, and draws dashboards. Our `AutoEncoder` computes what its `StandardSAE` computes,
 # `ReLU((x - b_dec) W_enc + b_enc)` to encode and `z W_dec + b_dec` to decode, and our
 # `TopKAutoEncoder` what its `TopKSAE` computes (the same, keeping each token's k largest), so one
-# instance converts directly. `export_to_saelens(autoencoder, folder, hook_name)` (given) writes each instance
+# instance converts directly (the cell below checks it for SAEs A and B). `export_to_saelens(autoencoder, folder, hook_name)` (given) writes each instance
 # in SAELens's format; `SAE.load_from_disk` reads it back. (Here into a temporary folder inside the
 # workbook's `.cache/`, removed afterwards; give it a folder of your own to keep the files.) Do SAELens's
 # latents match ours?
@@ -836,4 +836,4 @@ with torch.no_grad():
 # 7. **Shrinkage, activation by activation.** Keep which of your SAE's latents fire on each token, freeze
 #    the decoder, and refit the kept activations to minimise the reconstruction error (nonnegative, a few
 #    hundred steps of projected gradient descent), as Gao et al. 2024 do. How much of the gap to TopK
-#    does that close, against the 0.5 points of one common factor?
+#    does that close, against the half point of one common factor?
