@@ -2,7 +2,9 @@
 
 from utils.device import get_device
 from utils.plotting import (
+    plot_attribution_vs_ablation,
     plot_dimensions_per_feature,
+    plot_dose_response,
     plot_feature_dashboard,
     plot_feature_norms,
     plot_features_in_2d,
@@ -12,6 +14,7 @@ from utils.plotting import (
     plot_histograms,
     plot_neuron_weights,
     plot_phase_diagram,
+    plot_probe_accuracy,
     plot_test_loss_curves,
     plot_WtW,
     use_offline_renderer,
@@ -23,5 +26,6 @@ __all__ = [
     "get_device", "progress_bar", "set_seed", "use_offline_renderer", "plot_features_in_2d", "plot_WtW",
     "plot_feature_norms", "plot_dimensions_per_feature", "plot_firing_fractions",
     "plot_firing_frequency_histogram", "plot_histograms", "plot_feature_dashboard", "plot_frontier",
-    "plot_neuron_weights", "plot_phase_diagram", "plot_test_loss_curves",
+    "plot_neuron_weights", "plot_phase_diagram", "plot_test_loss_curves", "plot_dose_response",
+    "plot_attribution_vs_ablation", "plot_probe_accuracy",
 ]

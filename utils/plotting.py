@@ -397,3 +397,65 @@ def plot_frontier(points: list[dict], marks: dict[str, dict] | None = None, titl
     fig.update_layout(title=title or "Sparsity against fidelity: up and to the left is better", height=420,
                       width=980, margin=dict(l=60, r=20, t=80, b=50))
     return fig
+
+
+def plot_dose_response(curves: dict[str, dict[str, dict[str, Tensor]]], title: str | None = None) -> go.Figure:
+    """Steering's dose-response: for each target (a panel column), the probability of the target token and
+    the price (KL to the clean run) against the coefficient, one line per direction steered along.
+    `curves[target][direction]` is steering_response's dict."""
+    targets = list(curves)
+    fig = make_subplots(rows=2, cols=len(targets), shared_xaxes=True, vertical_spacing=0.1,
+                        subplot_titles=[f"P({t!r})" for t in targets]
+                        + [f"KL to the clean run ({t!r})" for t in targets])
+    palette = ["#1f77b4", "#ff7f0e", "#7f7f7f", "#2ca02c"]
+    for col, target in enumerate(targets, start=1):
+        for j, (direction, out) in enumerate(curves[target].items()):
+            x = _rounded(out["coefficient"])
+            style = dict(color=palette[j % len(palette)])
+            fig.add_trace(go.Scatter(x=x, y=_rounded(out["p_target"]), name=direction, line=style,
+                                     legendgroup=str(j), showlegend=False), row=1, col=col)
+            fig.add_trace(go.Scatter(x=x, y=_rounded(out["kl"]), name=direction, line=style, legendgroup=str(j),
+                                     showlegend=False), row=2, col=col)
+    for j, name in enumerate(["the latent's decoder row", "the best-matching neuron", "a random direction"]):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name, line=dict(color=palette[j])))
+    fig.update_xaxes(title_text="steering coefficient (the norm of what is added)", row=2)
+    fig.update_layout(title=title, height=560, width=300 * len(targets) + 200, margin=dict(l=60, r=20, t=80, b=50))
+    return fig
+
+
+def plot_attribution_vs_ablation(estimate: Tensor, actual: Tensor, title: str | None = None) -> go.Figure:
+    """One dot per (latent, position) where the latent fired: attribution's linear estimate of the change
+    in log-probability against the change measured by removing the latent."""
+    lo = float(min(estimate.min(), actual.min()))
+    hi = float(max(estimate.max(), actual.max()))
+    fig = go.Figure(go.Scatter(x=_rounded(estimate, 3), y=_rounded(actual, 3), mode="markers",
+                               marker=dict(size=4, opacity=0.5), name="latent at a position"))
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(dash="dot", color="gray"),
+                             name="estimate = measurement"))
+    fig.update_layout(title=title, xaxis_title="attribution's estimate: -(activation x gradient)",
+                      yaxis_title="measured: log-prob ablated - clean", height=480, width=560,
+                      margin=dict(l=60, r=20, t=70, b=50))
+    return fig
+
+
+def plot_probe_accuracy(accuracy: dict[str, dict[str, list[float]]], ks: list[int],
+                        ceiling: dict[str, float], title: str | None = None) -> go.Figure:
+    """Sparse probing: test accuracy against k, one panel per concept, one line per basis, and the probe on
+    the whole MLP as a dotted ceiling. `accuracy[concept][basis]` has one value per k."""
+    concepts = list(accuracy)
+    n_cols = min(4, len(concepts))
+    n_rows = math.ceil(len(concepts) / n_cols)
+    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=concepts, shared_yaxes=True)
+    palette = ["#1f77b4", "#ff7f0e", "#7f7f7f"]
+    for i, concept in enumerate(concepts):
+        row, col = divmod(i, n_cols)
+        for j, (basis, values) in enumerate(accuracy[concept].items()):
+            fig.add_trace(go.Scatter(x=ks, y=_rounded(torch.tensor(values), 3), name=basis, mode="lines+markers",
+                                     line=dict(color=palette[j % 3]), legendgroup=basis, showlegend=i == 0),
+                          row=row + 1, col=col + 1)
+        fig.add_hline(y=round(ceiling[concept], 3), line=dict(dash="dot", color="black"), row=row + 1, col=col + 1)
+    fig.update_xaxes(type="log", title_text="k")
+    fig.update_yaxes(range=[0.45, 1.0])
+    fig.update_layout(title=title, height=300 * n_rows + 80, width=260 * n_cols + 160,
+                      margin=dict(l=60, r=20, t=80, b=50))
+    return fig
