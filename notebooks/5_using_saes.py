@@ -63,6 +63,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 import utils
+from solutions.interpretation import format_context
 from solutions.llm_sae import MLP_HOOK
 from solutions.using_saes import (
     ablation_effects,
@@ -375,6 +376,38 @@ utils.plot_attribution_vs_ablation(x, y, "Attribution's estimate against removin
 # and the dots far from the diagonal in the figure). Removing a latent that the prediction leans on moves the logits far,
 # through ln_final's scale and a softmax that saturates, and a first-order estimate cannot follow. Use
 # attribution to shortlist latents in one pass, then ablate the shortlist to know.
+
+# %% [markdown]
+# **Reading one prediction.** Take the position of the first sequence where the latents' attributions
+# are largest in total, and list its five latents with the largest |attribution|: each one's activation,
+# attribution, the change measured by removing it there, and the token its decoder direction raises
+# most directly (the logit effect of the steering part).
+
+# %% tags=["experiment"]
+row = 0
+position = int(attribution[row, :-1].abs().sum(-1).argmax())
+target = int(sample[row, position + 1])
+print(f"position {position}: {format_context(sample, model, row, position, after=0)} -> {model.to_single_str_token(target)!r}"
+      f" (log-prob {next_token_log_prob(runs['clean'][:1], sample[:1])[0, position]:.2f})")
+top = attribution[row, position].abs().topk(5).indices.tolist()
+removed_here = ablation_effects(model, autoencoder, sample[row : row + 1], top)[:, 0, position]
+with torch.no_grad():
+    here = encode(autoencoder, model.run_with_cache(sample[row : row + 1], names_filter=MLP_HOOK)[1][MLP_HOOK][0])[0]
+for latent, change in zip(top, removed_here.tolist(), strict=True):
+    print(f"  latent {latent:>4}: activation {here[position, latent]:.2f}, attribution {attribution[row, position, latent]:+.3f},"
+          f" removing it {change:+.3f}; raises most {model.to_single_str_token(int(effect[latent].argmax()))!r}")
+estimated = -attribution[row, position, top]
+print(f"signs agree for {int((estimated.sign() == removed_here.sign()).sum())} of 5; largest relative gap"
+      f" {((estimated - removed_here).abs() / removed_here.abs()).max():.0%}")
+
+# %% [markdown]
+# The position the attributions single out is a surprise: the model gave the token that came next a
+# very low log-probability (printed above), and a log-probability's gradient is largest where the
+# probability is smallest. None of the five latents has that token as its top token. Those with a
+# negative attribution push the prediction elsewhere, and removing them raises the right token's
+# log-probability; those with a positive one help it. Attribution and removal agree in sign for the
+# five, and the largest relative gap between them is printed. To know what each latent stands for,
+# read it as section 4 did.
 
 # %% [markdown]
 # ## Exercise 4: sparse probing for concepts of Python source
