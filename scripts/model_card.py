@@ -26,8 +26,17 @@ from solutions.interpretation import (
     top_examples,
 )
 from utils.corpus import stream_to_rows
-from utils.loading import BUNDLED_DIR, HELD_OUT_FILE, load_autoencoder, load_model, load_tokenizer, load_tokens
+from utils.loading import (
+    BUNDLED_DIR,
+    HELD_OUT_FILE,
+    TRANSCODER_FILES,
+    load_autoencoder,
+    load_model,
+    load_tokenizer,
+    load_tokens,
+)
 
+HELD_OUT_SEQUENCES = 512  # 65,536 tokens: the held-out measurements of the SAEs and the transcoder
 HOLDS = 0.7  # a label "holds" when at least this share of the latent's firings are on its class
 
 
@@ -81,7 +90,7 @@ def sae_section(s: dict) -> list[str]:
     ]
     topk = a.get("kind") == "topk"
     kind = (f"**TopK SAEs** (`TopKAutoEncoder`, k = {a['k']}: each token keeps its {a['k']} largest latents, so"
-            f" L0 = {a['k']} by construction, and the loss is the reconstruction error alone)" if topk
+            f" L0 ≤ {a['k']} by construction, and the loss is the reconstruction error alone)" if topk
             else f"L1 SAEs (section 2's `AutoEncoder`, L1 coefficient {a['l1_coeff']})")
     lines = [
         "## The SAEs",
@@ -104,7 +113,8 @@ def sae_section(s: dict) -> list[str]:
             "wanted here (L0 15-40), L1 training on this model lost most of its dictionary to dead latents (in a",
             "2-million-token trial with resampling, an L1 coefficient of 1.5e-3 gave L0 44 with 61% of latents",
             "dead), while a TopK SAE sets L0 directly and keeps almost every latent alive. Section 3's",
-            "exercises work on either: a TopK SAE has the same parameters and the same `forward`.",
+            "exercises work on either: a TopK SAE has the same parameters, and a `forward` with the same inputs"
+            " and outputs.",
             "",
         ]
     lines += [
@@ -194,6 +204,44 @@ def features_section(labels: list[dict], directory: Path) -> list[str]:
     return lines
 
 
+def transcoder_section(r: dict) -> list[str]:
+    a, t, h = r["architecture"], r["training"], r["held_out"]
+    return [
+        "## The transcoder",
+        "",
+        f"A **skip transcoder** for the model's MLP (section 6; `solutions.circuits.Transcoder`): it reads"
+        f" `{r['hooks']['input']}` (ln2's output before its weight and bias) and predicts `{r['hooks']['output']}`"
+        f" through {a['d_hidden']:,} latents, TopK with k = {a['k']}, plus a linear skip connection"
+        f" ({'present' if a['skip'] else 'absent'}). Trained by `python -m scripts.train_transcoder`:"
+        f" Adam at lr {t['lr']} with a {t['warmup_steps']}-step warm-up and a linear decay over the last 20%"
+        f" of the steps, decoder rows kept at unit norm, {t['steps']:,} steps of {t['batch_size']:,} tokens"
+        f" ({t['tokens']:,} tokens), seed {t['seed']}: {t['seconds'] / 60:.1f} minutes on {where(t)}. Stored in"
+        " float16.",
+        "",
+        f"**Dead latents.** {pct(h['dead_fraction'])} of the latents never fire on the held-out tokens below. Every"
+        " recipe tried lost latents steadily during training, and neither fix tried (AuxK, Gao et al.'s loss for dead"
+        " latents, at k_aux 256 and weight 1/32; unit decoder rows) stopped it: the script's docstring gives the"
+        " shares. Why they die here is not established. The live latents are what section 6's graphs use; a"
+        " dead latent is never a node.",
+        "",
+        f"Measured on the same {HELD_OUT_SEQUENCES} held-out sequences as the SAEs, with the stored weights:",
+        "",
+        "| measure | transcoder |",
+        "|---|---|",
+        f"| cross-entropy loss recovered (the transcoder in place of the MLP) | {pct(h['loss_recovered'])} |",
+        f"| loss with the transcoder (nats; clean {h['loss_clean']:.4f}, MLP zero-ablated"
+        f" {h['loss_mlp_ablated']:.4f}) |"
+        f" {h['loss_replaced']:.4f} |",
+        f"| explained variance of the MLP's output | {pct(h['explained_variance'])} |",
+        f"| L0 (latents firing per token) | {h['l0']:.1f} |",
+        f"| dead latents (never fire on these tokens) | {pct(h['dead_fraction'])} |",
+        "",
+        "A transcoder is not the MLP: what it misses is the error node of section 6's attribution graphs,",
+        "whose size, and its part in a logit, section 6 prints.",
+        "",
+    ]
+
+
 LIMITATIONS = [
     "## Limitations",
     "",
@@ -219,15 +267,19 @@ def main(directory: Path = BUNDLED_DIR) -> None:
     s = json.loads((directory / "saes_config.json").read_text())
     labels = json.loads((directory / "feature_labels.json").read_text())
     lines = [
-        "# Model card: the bundled model and SAEs",
+        "# Model card: the bundled model, SAEs and transcoder",
         "",
         "The offline stand-in for TransformerLens's `gelu-1l` and its two published SAEs, made by this repository's",
-        "own scripts. Sections 3 and 4 use it by default. Reproduce it with `python -m scripts.train_model`, then",
-        "`python -m scripts.train_saes`, then `python -m scripts.model_card` (numbers change slightly with the",
-        "machine). `SHA256SUMS` is checked whenever a file is loaded.",
+        "own scripts, with a transcoder for section 6. Sections 3 to 6 use it by default. Reproduce it with",
+        "`python -m scripts.train_model`, then `python -m scripts.train_saes` and"
+        " `python -m scripts.train_transcoder`,",
+        "then `python -m scripts.model_card` (numbers change slightly with the machine). `SHA256SUMS` is checked",
+        "whenever a file is loaded.",
         "",
         *model_section(m),
         *sae_section(s),
+        *(transcoder_section(json.loads((directory / TRANSCODER_FILES[0]).read_text()))
+          if (directory / TRANSCODER_FILES[0]).exists() else []),
         *features_section(labels, directory),
         *LIMITATIONS,
     ]

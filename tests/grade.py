@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / ".cache" / "grading"
 SKIPPED_TAGS = {"check", "experiment"}
 #: Notebook name prefix -> check module, for notebooks whose imports were edited away.
-SECTION_BY_PREFIX = {"1": "toy_model", "2": "sae", "3": "llm_sae", "4": "interpretation", "5": "using_saes"}
+SECTION_BY_PREFIX = {"1": "toy_model", "2": "sae", "3": "llm_sae", "4": "interpretation", "5": "using_saes",
+                     "6": "circuits"}
 
 
 @dataclass

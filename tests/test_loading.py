@@ -93,6 +93,8 @@ def test_bundled_saes_are_one_autoencoder_with_two_instances():
 def test_bundle_is_small():
     size = sum((BUNDLED_DIR / name).stat().st_size for name in MODEL_FILES + SAE_FILES)
     assert size <= 40 * 2**20, f"the bundle is {size / 2**20:.1f} MiB; the budget is 40"
+    every_checkpoint = sum(p.stat().st_size for p in (BUNDLED_DIR.parent).rglob("*") if p.is_file())
+    assert every_checkpoint <= 60 * 2**20, f"checkpoints/ holds {every_checkpoint / 2**20:.1f} MiB; the budget is 60"
 
 
 @pytest.fixture

@@ -17,6 +17,16 @@ def test_training_scripts_smoke():
     assert (BUNDLED_DIR / CHECKSUMS).read_text() == before
 
 
+def test_transcoder_script_smoke():
+    from scripts import train_transcoder
+
+    before = (BUNDLED_DIR / CHECKSUMS).read_text()
+    record = train_transcoder.main(["--smoke", "--device", "cpu"])
+    assert {"loss_recovered", "explained_variance", "l0", "dead_fraction"} <= set(record["held_out"])
+    assert record["architecture"]["skip"] and record["training"]["steps"] == 6
+    assert (BUNDLED_DIR / CHECKSUMS).read_text() == before
+
+
 def test_frontier_and_resampling_scripts_smoke():
     from scripts import compare_resampling, train_frontier
 

@@ -2,6 +2,7 @@
 
 from utils.device import get_device
 from utils.plotting import (
+    plot_attribution_graph,
     plot_attribution_vs_ablation,
     plot_dimensions_per_feature,
     plot_dose_response,
@@ -27,5 +28,5 @@ __all__ = [
     "plot_feature_norms", "plot_dimensions_per_feature", "plot_firing_fractions",
     "plot_firing_frequency_histogram", "plot_histograms", "plot_feature_dashboard", "plot_frontier",
     "plot_neuron_weights", "plot_phase_diagram", "plot_test_loss_curves", "plot_dose_response",
-    "plot_attribution_vs_ablation", "plot_probe_accuracy",
+    "plot_attribution_graph", "plot_attribution_vs_ablation", "plot_probe_accuracy",
 ]

@@ -30,6 +30,7 @@ BUNDLED_DIR = ROOT / "checkpoints" / "bundled"
 CHECKSUMS = "SHA256SUMS"
 MODEL_FILES = ("tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json", "model_config.json", "model.safetensors")
 SAE_FILES = ("saes_config.json", "saes.safetensors")
+TRANSCODER_FILES = ("transcoder_config.json", "transcoder.safetensors")  # section 6
 #: The held-out split's token stream (the bundled tokenizer's ids, one file after another), shipped because the
 #: corpus is the running Python's standard library: read from another Python (Colab's 3.12, say) it would hold
 #: other files, and every held-out number in sections 3 and 4 would change. The training split is still read
@@ -69,7 +70,7 @@ def sha256(path: Path) -> str:
 
 def write_checksums(directory: Path) -> None:
     """Record the sha256 of every bundled file present (run by the training scripts)."""
-    names = MODEL_FILES + (HELD_OUT_FILE,) + SAE_FILES + (FRONTIER_FILE,)
+    names = MODEL_FILES + (HELD_OUT_FILE,) + SAE_FILES + (FRONTIER_FILE,) + TRANSCODER_FILES
     lines = [f"{sha256(directory / name)}  {name}" for name in names if (directory / name).exists()]
     (directory / CHECKSUMS).write_text("\n".join(lines) + "\n")
 
@@ -252,6 +253,29 @@ def load_autoencoder(name: str = "bundled", device: str | torch.device | None = 
     sae = TopKAutoEncoder(cfg, k=k, device="cpu") if kind == "topk" else AutoEncoder(cfg, device="cpu")
     sae.load_state_dict({k: v.float() for k, v in load_file(directory / "saes.safetensors").items()})
     return sae.to(device).eval()
+
+
+def save_transcoder(transcoder, directory: Path, record: dict) -> None:
+    """The transcoder's weights in float16 (as the SAEs), and its record (config, training, measurements)."""
+    from safetensors.torch import save_file
+
+    weights = {k: p.detach().to("cpu", torch.float16).contiguous() for k, p in transcoder.state_dict().items()}
+    save_file(weights, directory / TRANSCODER_FILES[1])
+    (directory / TRANSCODER_FILES[0]).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def load_transcoder(device: str | torch.device | None = None, directory: Path = BUNDLED_DIR):
+    """The bundled skip transcoder for the bundled model's MLP (section 6): a `solutions.circuits.Transcoder`
+    from `blocks.0.ln2.hook_normalized` to `blocks.0.hook_mlp_out`, weights stored in float16."""
+    from safetensors.torch import load_file
+
+    from solutions.circuits import Transcoder, TranscoderConfig
+
+    verify_checksums(directory, TRANSCODER_FILES)
+    config = json.loads((directory / TRANSCODER_FILES[0]).read_text())
+    transcoder = Transcoder(TranscoderConfig(**config["architecture"]), device="cpu")
+    transcoder.load_state_dict({k: v.float() for k, v in load_file(directory / TRANSCODER_FILES[1]).items()})
+    return transcoder.to(get_device(device)).eval()
 
 
 def download_published_sae(run: str) -> tuple[dict[str, Tensor], dict]:

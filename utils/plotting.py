@@ -459,3 +459,33 @@ def plot_probe_accuracy(accuracy: dict[str, dict[str, list[float]]], ks: list[in
     fig.update_layout(title=title, height=300 * n_rows + 80, width=260 * n_cols + 160,
                       margin=dict(l=60, r=20, t=80, b=50))
     return fig
+
+
+def plot_attribution_graph(A: Tensor, names: list[str], keep: Tensor, title: str | None = None) -> go.Figure:
+    """A pruned attribution graph: the kept nodes in three rows (inputs at the bottom, ordered by position;
+    latents, error and bias in the middle; the target logit on top), one line per edge between kept nodes,
+    its width proportional to |A[target, source]|, blue where it raises the target and red where it lowers
+    it. Hover a node for its name."""
+    kept = keep.nonzero()[:, 0].tolist()
+    row = {i: 0 if names[i].startswith(("tok", "pos")) else 2 if names[i] == "logit" else 1 for i in kept}
+    place = {}
+    for level in (0, 1, 2):
+        members = [i for i in kept if row[i] == level]
+        for j, i in enumerate(members):
+            place[i] = ((j + 1) / (len(members) + 1), level)
+    strongest = float(A[kept][:, kept].abs().max()) or 1.0
+    fig = go.Figure()
+    for t in kept:
+        for s in kept:
+            if A[t, s] != 0 and s != t:
+                (x0, y0), (x1, y1) = place[s], place[t]
+                fig.add_trace(go.Scatter(x=[round(x0, 4), round(x1, 4)], y=[y0, y1], mode="lines", hoverinfo="skip",
+                                         showlegend=False, line=dict(width=round(0.5 + 6 * abs(float(A[t, s])) / strongest, 2),
+                                                                     color="#1f77b4" if A[t, s] > 0 else "#d62728")))
+    fig.add_trace(go.Scatter(x=[round(place[i][0], 4) for i in kept], y=[place[i][1] for i in kept], mode="markers+text",
+                             text=[names[i] for i in kept], textposition="top center", hovertext=[names[i] for i in kept],
+                             marker=dict(size=12, color="black"), showlegend=False))
+    fig.update_layout(title=title, height=520, width=900, margin=dict(l=20, r=20, t=70, b=20),
+                      xaxis=dict(visible=False, range=[0, 1]),
+                      yaxis=dict(tickvals=[0, 1, 2], ticktext=["inputs", "latents, error, bias", "target"], range=[-0.3, 2.4]))
+    return fig
