@@ -449,10 +449,11 @@ for i in range(cfg_big.n_instances):
 # Dense: about 20 features, one per dimension, no superposition (dark bars). Sparse: far more than 20
 # features are represented, most of them sharing directions (yellow). The paper's "dimensions per
 # feature", $n_\text{hidden} / \lVert W\rVert_F^2$, falls from 1 as sparsity grows. The paper also
-# found the individual features' dimensionalities (grey dots below) sticking to simple fractions (1,
-# 3/4, 2/3, 1/2, 2/5, 3/8): superposition organises features into geometric shapes (antipodal pairs,
-# triangles, pentagons, tetrahedra, ...). Does ours? The cell counts, over every represented feature of
-# every instance, how many lie within 0.012 of each fraction (half the gap between 2/5 and 3/8).
+# found the individual features' dimensionalities (grey dots below) sticking to simple fractions (3/4,
+# 2/3, 1/2, 2/5, 3/8, and it expects 1 as well, which in the dense regime it could not tell apart):
+# superposition organises features into geometric shapes (antipodal pairs, triangles, pentagons,
+# tetrahedra, ...). Does ours? The cell counts, over every represented feature of every instance, how
+# many lie within 0.012 of each fraction (half the gap between 2/5 and 3/8), 1 included.
 
 # %% tags=["experiment"]
 utils.plot_dimensions_per_feature(model_big.W, feature_probability_big,
@@ -466,9 +467,10 @@ for name, count in zip(fractions, near.sum(0).tolist(), strict=True):
 print(f"  none of these: {int((~near.any(-1)).sum())}")
 
 # %% [markdown]
-# Ours, only partly. Of the 268 represented features, 55 sit at 1 (a dimension of their own) and 71 at
-# 1/2 (antipodal pairs), a handful at 2/5 and 3/8, none at 3/4 or 2/3, and about half at no simple
-# fraction at all: the plot's plateaus are at 1 and 1/2. The paper's plot gave every feature the same
+# Ours, only partly. Of the represented features, about a fifth sit at 1 (a dimension of their own) and
+# a quarter at 1/2 (antipodal pairs), a handful at 2/5 and 3/8, none at 3/4 or 2/3, and about half at no
+# simple fraction at all (the counts above; a feature near a band's edge may land on the other side of it
+# on another machine): the plot's plateaus are at 1 and 1/2. The paper's plot gave every feature the same
 # importance and used many more sparsity levels; here importance falls a hundredfold across the
 # features, and features of unequal importance rarely settle into symmetric shapes. Section 1c gives
 # every feature the same importance, adds sparsity levels, and counts again.

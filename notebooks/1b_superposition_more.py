@@ -226,7 +226,7 @@ def pair_cosines(W: Float[Tensor, "inst hidden feat"], first: int, n_pairs: int)
 # ### Experiment: correlated pairs
 #
 # Four features in two dimensions, as two correlated pairs, at sixteen sparsities from p = 0.05 down to
-# 0.0025. (Section 1's model put five *independent* features at these sparsities in a pentagon.) Features of
+# 0.0025. (At the densest of these, the sparsest it trained, section 1's five *independent* features formed a pentagon.) Features of
 # the same pair share a colour.
 
 # %% tags=["experiment"]
@@ -323,7 +323,8 @@ for i in range(cfg_mixed.n_instances):
 # component, and reads back the average for both, because two directions that fire together would interfere
 # every time. That frees the other axis for the anticorrelated pair, which becomes antipodal (cosine −1) in the
 # middle of the range. The densest instance shows that this is not the only outcome: read the printout
-# before trusting a picture. The paper calls the collapsed pair the PCA-like regime of correlated features.
+# before trusting a picture. The paper describes this as correlated features collapsing into their principal
+# component (equivalent to PCA when the features are dense).
 
 # %% [markdown]
 # ## 2. A privileged basis: `NeuronModel`
@@ -564,8 +565,7 @@ print(f"{found} asymmetric neurons; in {cancelled} of them the other neurons can
 # (the first number), and the "all neurons" number is what is left once every neuron has had its say. In
 # most lines the second is much smaller than the first, or negative (where the output ReLU clips it): other
 # neurons driven by *a* write the opposite weight to *b* and cancel the interference. That is the asymmetric
-# motif, found by the code rather than by eye. Not every asymmetric neuron needs it: where the first number
-# is already small, there is little to cancel. Which neurons, and how many, depend on the random numbers of
+# motif, found by the code rather than by eye. Which neurons, and how many, depend on the random numbers of
 # this run; the last line counts, for this run, how many of them have their interference cancelled.
 
 # %% [markdown]

@@ -9,8 +9,8 @@
 #
 # 1. **Feature geometry.** When many features of *equal* importance share a few dimensions, do they settle
 #    into any arrangement at all, or into a few regular shapes? The paper found the dimensionality of each
-#    feature sticking to simple fractions: 1, 3/4, 2/3, 1/2, 2/5, 3/8. We measure which of them our model
-#    finds.
+#    feature sticking to simple fractions: 3/4, 2/3, 1/2, 2/5, 3/8 (and expects a line at 1 too, which
+#    in the dense regime it could not see). We measure which of them our model finds, 1 included.
 # 2. **The phase change.** In the smallest model with superposition (two features, one dimension), is the
 #    move into superposition gradual, or a sudden switch between distinct solutions? We draw the paper's phase
 #    diagram from trained models.
@@ -135,10 +135,10 @@ print(f"p = {p_geo[0]:.3f}, the represented features' D:",
 
 
 # %% [markdown]
-# **What to see.** Four of the paper's six fractions, and the way one gives way to the next:
+# **What to see.** Four of the paper's five fractions, and the way one gives way to the next:
 #
-# - **2/3 at the dense end.** At p = 0.69 and 0.63, 7 features sit at 2/3, the value of a triangle (three
-#   features in two dimensions).
+# - **2/3 at the dense end.** At p = 0.69 and 0.63, 7 features sit at 2/3, a triangle's value (three
+#   features in two dimensions); the counts per instance need not make whole triangles.
 # - **1/2, a wide plateau.** From p = 0.53 to 0.26 (nine instances), 164 of the 169 represented features sit
 #   at 1/2, the value of an antipodal pair; the other 5 are at 2/5, all at p = 0.285. Each instance keeps 18
 #   to 21 features (8 to 10 pairs in 10 dimensions) and leaves the other 80-odd shorter than 0.5. The dimensions per feature moves only between
@@ -149,9 +149,9 @@ print(f"p = {p_geo[0]:.3f}, the represented features' D:",
 #   squared lengths add up to about 10, one per dimension, yet only 7 features are longer than 0.5. With
 #   equal importances no feature has a better claim to a dimension of its own than another, and the model
 #   spreads the dimensions thinly across many. The paper's tetrahedra (3/4) would sit on the dense side of
-#   the triangles, where ours has few represented features. None is within 0.012 of 3/4 after 6,000 steps,
-#   but the last line printed shows the densest instance's features just below it: not a tetrahedron yet,
-#   perhaps one on the way.
+#   the triangles, where ours has few represented features. None is within 0.012 of 3/4 after 6,000 steps;
+#   the last line printed shows the densest instance's features between 2/3 and 3/4: not a tetrahedron
+#   yet, perhaps one on the way.
 #
 # Going further: train only the dense end (`p` from 0.75 to 0.55) several times as long, and count again.
 
@@ -352,8 +352,9 @@ print(f"cells where the best random start is in the wrong phase: {int(wrong.sum(
 # %% [markdown]
 # **Local minima are common.** In 40 of the 100 cells the three random starts did not even agree on the phase:
 # training stops in whichever solution is nearest, not in the best one. Keeping the best of the three still
-# left 4 cells in the wrong phase, with a loss up to 84 times that of the best solution: a model whose extra
-# feature starts near zero can stay there, although superposition would be far better. Hence the starts
+# left 4 cells in the wrong phase, with a loss up to 84 times that of the best solution: a start can stay
+# near a solution that is not the best (for example, an extra feature that starts near zero can stay
+# there where superposition would be better). Hence the starts
 # near each solution. When you train a model once and read off "the" solution, remember this cell.
 #
 # **Between the grid's columns.** A grid shows the phases only where it has cells. At p = 0.6 it has none
@@ -515,19 +516,22 @@ for j, T in enumerate(sizes):
 # %% [markdown]
 # **What to see.** Both seeds draw the same shape:
 #
-# - **T ≤ 20:** the test loss stays close to that of answering 0 (0.99 to 1.12). The model fits its few
+# - **T ≤ 20:** the test loss stays close to that of answering 0 (between 0.95 and 1.2; this run's table:
+#   0.99 to 1.12). The model fits its few
 #   points and has learned little that carries over to new ones.
 # - **T = 30 to 200:** it rises above it, highest at T = 160 in both seeds, several times the zero loss
 #   (the table gives this run's heights; they differ from machine to machine, the place did not). More data
 #   made the model worse.
-# - **T ≥ 300:** it falls just below 1 (0.96 to 0.97) and stays there: the model now does a little better
-#   on new points than answering 0. Only a little, and no more can be expected: two dimensions hold about six
-#   of the 200 features (the hexagon below), and the 200 are alike, so reconstructing those six perfectly and
-#   nothing else would remove 6/200 = 3% of the zero-output loss, leaving 0.97, about what is measured.
+# - **T ≥ 300:** it falls just below 1 (this run's table: 0.96 to 0.97) and stays there: the model now does
+#   a little better on new points than answering 0. Only a little, and not much more can be expected: two
+#   dimensions hold about six of the 200 features (the hexagon below), and the 200 are alike, so
+#   reconstructing those six perfectly would remove 6/200 = 3% of the zero-output loss, and the bias, set
+#   near each feature's average, a little more: a few percent in all, the size of what is measured.
 #   Generalising here means storing features rather than training points, not reconstructing new points well.
 #
-# The curve is jagged near the peak (in both seeds T = 130 is lower than its neighbours), and the paper's
-# first descent is barely there in ours: from T = 3 to 5 the loss falls only from 1.12 and 1.08 to 0.99. What
+# The curve is jagged near the peak (in this run's table, in both seeds T = 130 is lower than its
+# neighbours), and the paper's first descent is barely there in ours: from T = 3 to 5 the loss falls only
+# from 1.12 and 1.08 to 0.99 (this run's table). What
 # repeats is the rise to a peak near T = 160 and the fall after it.
 #
 # **What is stored: data points or features?** For T = 5 and the largest training set of seed 0, the
@@ -576,7 +580,8 @@ utils.plot_features_in_2d(torch.stack(vectors), subplot_titles=titles, n_rows=1,
 #
 # - Features of **equal importance** settle into regular shapes: here a few triangles (dimensionality 2/3),
 #   then antipodal pairs (1/2) over a wide range of sparsity, then pentagons (2/5) and square antiprisms
-#   (3/8). The paper also found tetrahedra (3/4) and features with a dimension each (1); our run did not.
+#   (3/8). The paper also found tetrahedra (3/4), and expects features with a dimension each (1); our run
+#   shows neither.
 # - Superposition is a **phase**: which solution a 2 → 1 model ends in changes abruptly with importance and
 #   sparsity, and the sparser the features, the wider the range of importances where superposition wins.
 # - Training often stops in a **local minimum**: compare several starts before believing a solution.

@@ -443,7 +443,8 @@ check_normalize_and_return_W_dec(AutoEncoder)
 # latent fires: the data's centre. Subtracting it first means the encoder looks at how an input
 # *differs* from that centre, which is what the latents should explain. In this toy data every feature
 # is usually absent, so most inputs are exactly 0 and the centre should end near the origin (we
-# check below). On a language model's MLP (section 3) activations have a large mean and `b_dec` learns it.
+# check below). On a language model's MLP (section 3) the activations have a large mean, and whether
+# `b_dec` learns it is a question section 3 measures.
 #
 # **The `einsum` with `W_dec: [inst, d_hidden, d_in]`.** Rows of `W_dec` are the latents' directions,
 # so the reconstruction is `sum_j acts[j] * W_dec[j]`: a weighted sum of rows. In einsum terms,

@@ -20,8 +20,8 @@
 # the rest are set to zero, so the loss is the reconstruction error alone. TopK (Gao et al. 2024) is
 # one of the architectures in common use today, with JumpReLU (Rajamanoharan et al. 2024, used for
 # Gemma Scope) and BatchTopK (Bussmann et al. 2024); the model card says why we chose it. Everything
-# you write below works the same on section 2's L1 SAEs: a TopK SAE has the same parameters and the
-# same `forward`.
+# you write below works the same on section 2's L1 SAEs: a TopK SAE has the same parameters, and a
+# `forward` with the same inputs and outputs.
 #
 # **Online instead?** `MODEL_NAME = "gelu-1l"` below loads TransformerLens's `gelu-1l` and Neel
 # Nanda's two published SAEs (runs 1 and 2), the original course's setup; it downloads about 500 MB
@@ -508,7 +508,8 @@ for i, name in enumerate("AB"):
 #   its penalty, a TopK SAE sets it with k).
 # * `"explained_variance"`: `1 - Σ(h - h')² / Σ(h - mean(h))²`, summed over tokens and neurons: the
 #   fraction of the activations' variance around their mean that the SAE reconstructs. Unlike the
-#   mean square of exercise 4, this does not credit the SAE for the part `b_dec` gets for free.
+#   mean square of exercise 4, this does not credit the SAE for the part a constant output (the
+#   activations' mean) would get for free.
 # * `"dead_fraction"`: latents that fire on none of the tokens given (so it depends on how many).
 # * `"dense_fraction"`: latents that fire on more than `dense_threshold` of them.
 
@@ -546,7 +547,8 @@ for i, name in enumerate("AB"):
 # averaging each batch's own explained variance would measure every batch around its own mean, and
 # read slightly lower. L0 averages over batches exactly.)
 #
-# **L0 = 30 exactly**, by construction: each token keeps its 30 largest latents, 0.7% of the
+# **L0 = 30.0**: at most 30 by construction, and on these tokens every one of the 30 latents each token
+# keeps is positive: each token keeps its 30 largest latents, 0.7% of the
 # dictionary. Published SAEs often have L0 between 10 and 100. An L1 SAE buys its sparsity with a
 # penalty that also shrinks every activation it keeps; a TopK SAE sets its sparsity directly, and
 # spends its whole loss on the reconstruction. Either way sparsity and fidelity trade off: a smaller k

@@ -8,7 +8,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from solutions import interpretation, llm_sae, sae, toy_model
+from solutions import circuits, interpretation, llm_sae, sae, toy_model, using_saes
 from utils import build
 
 NOTEBOOK = build.NOTEBOOKS / "1_toy_bottleneck.py"
@@ -18,6 +18,10 @@ N_SAE = len(sae.EXERCISES)  # section 2's exercises, in notebook order
 N_LLM = len(llm_sae.EXERCISES)  # section 3's exercises, in notebook order
 N_INTERP = len(interpretation.EXERCISES)  # section 4's (the ablation is the fifth)
 INTERP_NOTEBOOK = build.NOTEBOOKS / "4_feature_interpretation.py"
+N_USING = len(using_saes.EXERCISES)  # section 5's
+USING_NOTEBOOK = build.NOTEBOOKS / "5_using_saes.py"
+N_CIRCUITS = len(circuits.EXERCISES)  # section 6's
+CIRCUITS_NOTEBOOK = build.NOTEBOOKS / "6_circuits.py"
 
 
 def _method_body(method) -> str:
@@ -119,6 +123,15 @@ CLASS = {
                                                "    h_ablated = acts_ablated @ autoencoder.W_dec[instance_idx] +"
                                                " autoencoder.b_dec[instance_idx]", INTERP_NOTEBOOK),
                              ["passed"] * 4 + ["failed"] + ["passed"] * (N_INTERP - 5)),
+    "using_complete": (lambda: sae_notebook(solution=True, path=USING_NOTEBOOK), ["passed"] * N_USING),
+    "using_untouched": (lambda: sae_notebook(solution=False, path=USING_NOTEBOOK), ["not implemented"] * N_USING),
+    # The error term forgotten: the splice is the reconstruction alone (section 5's first exercise).
+    "using_no_error_term": (lambda: _llm_edit(
+        "            spliced = spliced + (h - h_reconstructed)  # what the SAE misses, from the unedited latents",
+        "            spliced = spliced", USING_NOTEBOOK), ["failed"] + ["passed"] * (N_USING - 1)),
+    "circuits_complete": (lambda: sae_notebook(solution=True, path=CIRCUITS_NOTEBOOK), ["passed"] * N_CIRCUITS),
+    "circuits_untouched": (lambda: sae_notebook(solution=False, path=CIRCUITS_NOTEBOOK),
+                           ["not implemented"] * N_CIRCUITS),
 }
 
 
@@ -143,7 +156,8 @@ def write_class(folder: Path, names=None, as_py=()) -> dict[Path, object]:
             path = folder / f"{name}.py"
             path.write_text(jupytext.writes(nb, fmt="py:percent"))
         else:  # sections 2-4 notebooks keep their section's name prefix, as learners' copies would
-            prefix = {"sae": "2_", "llm": "3_", "interp": "4_"}.get(name.split("_")[0], "")
+            prefixes = {"sae": "2_", "llm": "3_", "interp": "4_", "using": "5_", "circuits": "6_"}
+            prefix = prefixes.get(name.split("_")[0], "")
             path = folder / f"{prefix}{name}.ipynb"
             nbformat.write(nb, path)
         expected[path] = statuses

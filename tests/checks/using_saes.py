@@ -199,7 +199,7 @@ def check_generate_with_steering(generate_with_steering) -> None:
                        instance_idx=INSTANCE)
     _untouched_text(ex, model)
     if not isinstance(got, str):
-        raise CheckFailed(ex, f"returned a {type(got).__name__}, not a str.", "return model.to_string(tokens[0, 1:]).")
+        raise CheckFailed(ex, f"returned {type(got).__name__}, not a str.", "return model.to_string(tokens[0, 1:]).")
     expected = ref.generate_with_steering(model, sae, PROMPT, latent, coefficient, n_new, instance_idx=INSTANCE)
     tokens = model.to_tokens(PROMPT)
     W_dec, W_enc = sae.W_dec.detach(), sae.W_enc.detach()
