@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 6. Circuits: a transcoder and exact attribution graphs
 #
-# *About 90 minutes. Prerequisites: sections 3 to 5.*
+# *About 2 hours. Prerequisites: sections 3 to 5.*
 #
 # Section 5 asked which latents matter for a prediction, one latent at a time. Here we ask *how* the
 # prediction is computed: which input tokens drive which latents, and which of them push the logit up or
@@ -21,7 +21,10 @@
 #    error node, and the clean logits back (exercise 3);
 # 3. **direct effects**: each node's contribution to a logit, which sum to it (exercises 4 and 5);
 # 4. **the graph**: the attribution matrix, influence, and pruning (exercise 6);
-# 5. **checking the graph by intervention** in the real model, where nothing is frozen.
+# 5. **a case study**: one prediction read from its graph, its latents read by their de-embeddings
+#    (exercise 7) and top activations, and the graph's claims tested in the real model;
+# 6. **checking the graph by intervention** over many prompts, where nothing is frozen, and which frozen
+#    quantity each miss comes from.
 #
 # Each part ends with a measurement, and the prose says only what it printed.
 
@@ -92,6 +95,7 @@ from solutions.circuits import (
 from solutions.interpretation import format_context
 from tests.checks.circuits import (
     check_compute_influence,
+    check_de_embedding,
     check_logit_direction,
     check_replacement_logits,
     check_source_vectors,
@@ -177,12 +181,14 @@ class Transcoder(nn.Module):
         and b_enc through the kept values (a scatter into zeros does that)."""
         raise NotImplementedError("Transcoder.encode: not implemented yet")
 
-    def decode(self, acts: Float[Tensor, "batch d_hidden"], x: Float[Tensor, "batch d_in"]) -> Float[Tensor, "batch d_out"]:
+    def decode(self, acts: Float[Tensor, "batch d_hidden"], x: Float[Tensor, "batch d_in"]
+               ) -> Float[Tensor, "batch d_out"]:
         """The predicted MLP output: acts @ W_dec + b_dec, plus the skip connection x @ W_skip when the
         transcoder has one (cfg.skip; W_skip is None otherwise). x is the transcoder's input, [batch, d_in]."""
         raise NotImplementedError("Transcoder.decode: not implemented yet")
 
-    def forward(self, x: Float[Tensor, "batch d_in"]) -> tuple[Float[Tensor, "batch d_hidden"], Float[Tensor, "batch d_out"]]:
+    def forward(self, x: Float[Tensor, "batch d_in"]
+                ) -> tuple[Float[Tensor, "batch d_hidden"], Float[Tensor, "batch d_out"]]:
         """(acts, predicted MLP output)."""
         acts = self.encode(x)
         return acts, self.decode(acts, x)
@@ -226,8 +232,9 @@ print(f"loss: clean {m['loss_clean']:.3f}, with the bundled transcoder {m['loss_
 # and twenty times the training tokens; which of these matters was not measured), and neither is the
 # MLP: the rest of this notebook uses the bundled one, and what it misses comes back as the **error
 # node**. Most of the bundled transcoder's latents never fire on these 4,096 tokens (the last column); on
-# the model card's 65,536 held-out tokens, 56.2% never fire. Those died during training, under every
-# recipe tried, for a reason not yet established. A dead latent is never a node of a graph, so the graphs
+# the model card's 65,536 held-out tokens (`checkpoints/bundled/MODEL_CARD.md`), 56.2% never fire. They
+# died during training, under each of the three recipes tried (listed in `scripts/train_transcoder.py`),
+# for a reason not yet established. A dead latent is never a node of a graph, so the graphs
 # below are built from the live ones.
 
 # %% [markdown]
@@ -235,7 +242,7 @@ print(f"loss: clean {m['loss_clean']:.3f}, with the bundled transcoder {m['loss_
 #
 # ## Exercise 3: `replacement_logits`
 #
-# > **Difficulty** 3/5 · **Estimated time** 25 min · **Why it matters:** freezing attention and the LayerNorm scales is what makes every edge of the graph linear, so that a logit splits exactly into contributions; it is also an approximation of the real model, tested in part 5.
+# > **Difficulty** 3/5 · **Estimated time** 25 min · **Why it matters:** freezing attention and the LayerNorm scales is what makes every edge of the graph linear, so that a logit splits exactly into contributions; it is also an approximation of the real model, tested in parts 5 and 6.
 #
 # `freeze(model, tokens)` (given) runs the model once and keeps, in a `FrozenRun`, the attention
 # patterns `[batch, head, query, key]`, the three LayerNorm scales `[batch, seq, 1]`, the MLP's input and
@@ -382,10 +389,11 @@ class Attribution:
 
     inputs [source, path]: sources are the token embeddings at positions 0..position, then the
     positional embeddings at the same positions; paths are the residual stream (only the two sources at
-    `position` itself, its token and its position, have one) and then each head. A source's contribution through a path includes what
-    it adds through the transcoder's skip connection. latents [d_hidden]: activation x the logit's read
-    of the latent's decoder row (zero where the latent is off). error, bias: scalars. logit: the clean
-    logit (or logit difference) being explained. Completeness: the parts sum to `logit`."""
+    `position` itself, its token and its position, have one) and then each head. A source's contribution
+    through a path includes what it adds through the transcoder's skip connection. latents [d_hidden]:
+    activation x the logit's read of the latent's decoder row (zero where the latent is off). error,
+    bias: scalars. logit: the clean logit (or logit difference) being explained. Completeness: the parts
+    sum to `logit`."""
 
     row: int
     position: int
@@ -419,7 +427,8 @@ def attribute(model, transcoder: Transcoder, frozen: FrozenRun, row: int, positi
     """Every node's exact contribution to logit[token] (minus logit[other]) at (row, position)."""
     g, constant = logit_direction(model, frozen, row, position, token, other)
     scale2 = frozen.ln2_scale[row, position]
-    skip = transcoder.W_skip if transcoder.W_skip is not None else torch.zeros(transcoder.cfg.d_in, transcoder.cfg.d_out)
+    cfg = transcoder.cfg
+    skip = transcoder.W_skip if transcoder.W_skip is not None else torch.zeros(cfg.d_in, cfg.d_out)
 
     def to_output(v: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
         """A vector added before the MLP reaches the output directly and through the skip connection."""
@@ -480,6 +489,9 @@ for s in parts.inputs.sum(-1).abs().topk(5).indices.tolist():
 activation = dict(zip(parts.active.tolist(), parts.activations.tolist(), strict=True))
 for f in parts.latents.abs().topk(5).indices.tolist():
     print(f"  latent {f:>4}: activation {activation[f]:.2f}, direct effect {parts.latents[f]:+.2f}")
+attention = case.pattern[0, 0, position]  # head 0, from the last position, over the keys
+print("head 0's attention from the last position, largest three: " + ", ".join(
+    f"{names[q]} {attention[q]:.2f}" for q in attention.topk(3).indices.tolist()))
 
 
 # %% [markdown]
@@ -487,9 +499,10 @@ for f in parts.latents.abs().topk(5).indices.tolist():
 # of the logit (7.82 of 13.82) is the transcoder's latents, with latent 361 alone +3.08; the input
 # nodes give 5.71, the error node 0.97 and the biases −0.70. Among the inputs, the token `__(` itself
 # counts most, and mostly through the residual stream (+1.98 of its +2.66): what the current token is. The
-# ` def` three tokens back comes next, through head 0 (+1.50, more than its total +1.30). One reading, not
-# tested here: head 0 attends back to `def` and marks the position as inside a signature. `init` and
-# ` __` arrive mostly through head 3.
+# ` def` three tokens back comes next, through head 0 (+1.50, more than its total +1.30), and head 0 does
+# look there: it puts 0.47 of its attention from this position on ` def` (last line). One reading, not
+# tested here: head 0 marks the position as inside a signature. `init` and ` __` arrive mostly through
+# head 3.
 
 # %% [markdown]
 # ## Part 4: the graph
@@ -547,6 +560,11 @@ check_compute_influence(compute_influence)
 
 
 # %% [markdown]
+# In one layer a latent feeds only the logit, so a latent's influence is simply its share of the logit's
+# incoming |edges|; a token's adds its shares through the latents it drives. The bias node counts in
+# those shares too, so every other node's share is smaller than it would be in `circuit-tracer`, which
+# has no bias node.
+#
 # `prune_graph` (given) keeps the most influential nodes until they carry a chosen share of the total
 # influence (`SHARE` below). It is a simplified version of `circuit-tracer`'s pruning, which always keeps
 # the token and logit nodes, also prunes edges, and has no bias node. The graph of the prediction above,
@@ -581,7 +599,135 @@ utils.plot_attribution_graph(A, names, keep, f"Why {model.to_single_str_token(to
                              " the pruned attribution graph").show()
 
 # %% [markdown]
-# ## Part 5: checking the graph by intervention
+# ## Part 5: a case study, from the graph to the real model
+#
+# The graph says which nodes carry the prediction of `self`, but a node called `latent 361` explains
+# nothing yet, and the graph is exact only for the replacement model. So, in order: read the graph's
+# most influential latents, with two views of each; then test what the graph says in the real model,
+# where nothing is frozen.
+#
+# The two views: a latent's **top activations** (section 4: the tokens in context where it fires most),
+# and its **de-embedding**, a reading of the weights alone: the tokens whose embeddings drive it directly,
+# through the residual stream at their own position (Dunefsky et al. 2024 read transcoder latents the same
+# way). Set side by side, they say how much of a latent is the current token and how much is its context.
+#
+# ## Exercise 7: `de_embedding`
+#
+# > **Difficulty** 2/5 · **Estimated time** 10 min · **Why it matters:** a de-embedding is the graph's token → latent edge through the residual stream for every token of the vocabulary at once, read from the weights: no data needed, and a check on what the top activations suggest.
+#
+# `de_embedding(model, transcoder, latent, scale)`: for every token `t`, what its embedding adds to the
+# latent's pre-activation through the residual stream at its own position, when ln2's frozen scale
+# there is `scale`: `centre(W_E[t]) / scale @ W_enc[:, latent]`, `[d_vocab]`. The transcoder reads
+# `hook_normalized`, so ln2's weight and bias do not appear. For the current token of a graph, with its
+# position's scale, it is the edge from the token's node to the latent along the residual path (the check
+# tests this). `scale` is one positive number: it sets the values, never the ranking. `scale` may be a float or a tensor of shape `[1]`.
+
+# %% tags=["exercise"] reference="circuits:de_embedding"
+def de_embedding(model, transcoder: Transcoder, latent: int, scale: float | Tensor) -> Float[Tensor, " d_vocab"]:
+    """What each vocabulary token adds to `latent`'s pre-activation directly, through the residual stream
+    at its own position, when ln2's frozen scale there is `scale`: centre(W_E[t]) / scale @ W_enc[:, latent],
+    for every token t at once [d_vocab]. The transcoder reads hook_normalized, before ln2's w and b, so
+    neither appears. The rest of the pre-activation (the position, the heads, the biases) is not in it."""
+    raise NotImplementedError("de_embedding: not implemented yet")
+
+
+# %% tags=["check"]
+check_de_embedding(de_embedding)
+
+# %% [markdown]
+# The three most influential latents of the graph above, each with: its activation here and the edges
+# into it (the current token through the residual stream, the other sources, the biases), and its three
+# strongest edges (which token or position, through which path); its
+# de-embedding's top 8 tokens, at this position's ln2 scale; and its 5 top activations on the 4,096
+# held-out tokens. The last line asks whether the tokens it fires on most are ones its weights favour
+# directly: each distinct token under its 20 top activations, how many of the 20 it has, and its rank in
+# the de-embedding (1 is the top, of the whole vocabulary).
+
+# %% tags=["experiment"]
+with torch.no_grad():
+    held_out_in = model.run_with_cache(tokens, names_filter=MLP_IN_HOOK)[1][MLP_IN_HOOK]
+    held_out_acts = transcoder.encode(einops.rearrange(held_out_in, "batch seq d -> (batch seq) d"))
+scale = case.ln2_scale[0, position]
+n_sources = parts.inputs.shape[0]
+case_latents = [int(parts.active[i]) for i in influence[n_sources : n_sources + len(parts.active)].topk(3).indices]
+current = int(prompt[0, position])
+print(f"(de-embedding ranks are out of the vocabulary's {model.cfg.d_vocab:,} tokens)")
+for f in case_latents:
+    i = parts.active.tolist().index(f)
+    own = parts.latent_edges[i, position, 0]
+    print(f"latent {f}: activation {parts.activations[i]:.2f} = current token {model.to_single_str_token(current)!r}"
+          f" via the residual stream {own:+.2f} + other sources and paths {parts.latent_edges[i].sum() - own:+.2f}"
+          f" + biases {parts.latent_bias[i]:+.2f}; fires on {(held_out_acts[:, f] > 0).float().mean():.1%} of held-out tokens")
+    edges = parts.latent_edges[i]  # [source, path]
+    paths = ["residual", *(f"head {h}" for h in range(model.cfg.n_heads))]
+    print("  strongest edges in: " + ", ".join(f"{names[k // len(paths)]} via {paths[k % len(paths)]} {edges.flatten()[k]:+.2f}"
+                                              for k in edges.flatten().abs().topk(3).indices.tolist()))
+    with torch.no_grad():
+        reading = de_embedding(model, transcoder, f, scale)
+    print("  de-embedding, top 8: " + ", ".join(f"{model.to_single_str_token(t)!r} {reading[t]:+.2f}"
+                                                for t in reading.topk(8).indices.tolist()))
+    values, where = held_out_acts[:, f].topk(20)
+    for value, index in zip(values[:5].tolist(), where[:5].tolist(), strict=True):
+        print(f"  {value:6.2f}  {format_context(tokens, model, *divmod(index, tokens.shape[1]))}")
+    rank = torch.empty_like(reading, dtype=torch.long)
+    rank[reading.argsort(descending=True)] = torch.arange(1, len(reading) + 1)
+    under = torch.bincount(tokens.flatten()[where], minlength=len(reading))
+    print("  under its 20 top activations (token: count, de-embedding rank): " + ", ".join(
+        f"{model.to_single_str_token(t)!r}: {int(under[t])}, {int(rank[t])}" for t in under.argsort(descending=True)[:4].tolist()
+        if under[t] > 0))
+
+# %% [markdown]
+# **The three share their largest edge**: ` def`, three tokens back, through head 0 (+2.59 of 361's
+# activation 3.29, +1.13 of 198's 2.71, +3.21 of 3599's 2.33, which its biases −2.17 offset); the current
+# token `__(` through the residual stream gives +0.64 to +0.87. That fits part 3's reading: from here,
+# head 0 looks at ` def` (0.47 of its attention). **What their de-embeddings say differs.** Latent 3599
+# fires most on the tokens its weights favour most: 16 of its 20 top activations are on `(`, its
+# de-embedding's first, and 4 on `__(`, its second (the five printed: `(` after `def name`). Latent 198
+# is in between: 13 of its 20 are on `__(`, 21st in its de-embedding, and none of its de-embedding's top
+# eight (`'un'`, `'Un'`, ...) is among them; the five printed are all `__(` after `def __eq`, `def __init`
+# or `def __new`, the opening bracket of a dunder method, as in the prompt. Latent 361 fires most on
+# tokens its weights do not favour (`(` ranks 938, `stderr` 3109): its top activations are in a test
+# method's name or at its `(` (four of the five printed visibly after `def test_`), so what they share
+# is context, not a token. These readings rest on 20 top activations of 4,096 tokens, not on every token
+# the latents fire on (section 4's precision and recall would test them).
+#
+# **Tested in the real model.** The graph predicts what removing a node takes from the logit: a latent's
+# direct effect; a token embedding's direct effect plus what it adds through the latents it drives
+# (`source_totals`, given), with those latents held active. `measured_removals` (given) removes each in
+# the real model, where attention, every LayerNorm and the MLP are recomputed: a latent by subtracting its
+# activation times its decoder row from the MLP's output (the error term kept), a token by setting its
+# embedding to zero. The three latents above, and the three most influential token embeddings:
+
+# %% tags=["experiment"]
+case_sources = influence[: position + 1].topk(3).indices.tolist()  # token embeddings only
+totals = source_totals(parts)
+case_nodes = [f"latent {f}" for f in case_latents] + [names[s] for s in case_sources]
+case_predicted = torch.cat([-parts.latents[case_latents], -totals[case_sources]])
+case_measured = {}
+for hold in [(), ("attention",), ("attention", "layer_norm")]:
+    with torch.no_grad():
+        case_measured[hold] = torch.cat(measured_removals(model, transcoder, prompt, position, top, case_latents,
+                                                          case_sources, hold=hold))
+print(f"the logit of {model.to_single_str_token(top)!r}, {parts.logit:.2f}, when a node is removed: the graph's"
+      " prediction; the real model's change; the same with attention held; with attention and LayerNorm held")
+for i, name in enumerate(case_nodes):
+    print(f"  {name:<24} predicted {case_predicted[i]:+.2f}; measured {case_measured[()][i]:+.2f};"
+          f" attention held {case_measured['attention',][i]:+.2f}; both held {case_measured['attention', 'layer_norm'][i]:+.2f}")
+
+# %% [markdown]
+# The graph's signs hold in the real model for all six nodes, and its order for the three latents; the
+# order of the tokens and every size do not. Each latent takes less from the logit than predicted (−2.46
+# against −3.08 for 361). With attention and the LayerNorm scales held (the last column) the three are
+# exact, and attention alone changes nothing for them, as it cannot in one layer (a latent is removed
+# after attention): the difference is the final LayerNorm's scale, which the removal changes. Among the
+# tokens, the graph ranks ` def` first (−8.56) and `__(` second (−5.54); in the real model removing `__(`
+# costs far more (−13.06), and with attention held only −2.23: the current token also sets where the
+# heads at its position look, which a graph with frozen attention cannot see. With attention and the
+# scales held, every prediction is close to the measurement (the largest gap is ` def`'s: −8.56
+# predicted, −7.90 measured). Part 6 measures this over many prompts.
+
+# %% [markdown]
+# ## Part 6: checking the graph by intervention
 #
 # The graph is exact for the replacement model, where attention and LayerNorm are frozen. The real model
 # recomputes them. So test its predictions where nothing is frozen: for 24 targets (a held-out sequence, a
@@ -593,6 +739,7 @@ utils.plot_attribution_graph(A, names, keep, f"Why {model.to_single_str_token(to
 
 # %% tags=["experiment"]
 results = {"latent": ([], []), "token embedding": ([], [])}
+removals = []  # what was removed where, to measure again below with some of the frozen values held
 generator = torch.Generator().manual_seed(1)
 for _ in utils.progress_bar(range(24), desc="interventions"):
     row, position = int(torch.randint(8, (1,), generator=generator)), int(torch.randint(8, 127, (1,), generator=generator))
@@ -605,6 +752,7 @@ for _ in utils.progress_bar(range(24), desc="interventions"):
     with torch.no_grad():
         latent_changes, source_changes = measured_removals(model, transcoder, sample[row : row + 1], position, target,
                                                            latents, sources)
+    removals.append((row, position, target, latents, sources))
     totals = source_totals(parts)
     results["latent"][0].extend((-parts.latents[latents]).tolist())
     results["latent"][1].extend(latent_changes.tolist())
@@ -616,38 +764,81 @@ for kind, (predicted, measured) in results.items():
     off = (predicted - measured).abs()
     print(f"{kind:>16}: {len(predicted)} removals, correlation {r:.3f}, median |predicted - measured| {off.median():.3f},"
           f" largest {off.max():.2f} (predicted {predicted[off.argmax()]:+.2f}, measured {measured[off.argmax()]:+.2f})")
-both = [torch.tensor(results[k][i]) for k in results for i in (0, 1)]
-utils.plot_attribution_vs_ablation(torch.cat(both[0::2]), torch.cat(both[1::2]),
-                                   "The graph's predictions against removals in the real model").show()
+utils.plot_graph_vs_intervention({kind: (torch.tensor(p), torch.tensor(m)) for kind, (p, m) in results.items()},
+                                 "The graph's predictions against removals in the real model").show()
 
 # %% [markdown]
-# **Latents.** Removing a latent changes the real model at one place only: the final LayerNorm's scale,
-# which the graph freezes. Even so the prediction is not exact: the correlation is 0.904, and the
-# largest miss (printed) has the opposite sign. Removing a latent changes the final LayerNorm's scale at
-# that position, which rescales the residual-stream part of every logit there; that would explain a miss
-# of opposite sign where that part is large (not measured here).
+# **Latents.** Removing a latent changes the real model in one place: the final LayerNorm's scale at
+# that position, which the graph freezes. The predictions follow the measurements (correlation 0.904)
+# with a median miss of 0.151, and the largest miss (predicted −1.39, measured +0.30) has the opposite
+# sign. This tests the frozen final LayerNorm only, not whether a latent stands for what the MLP
+# computes: the removal is the graph's own term, activation × decoder row.
 #
-# **Token embeddings.** Removing a token's embedding changes far more in the real model: the attention
-# patterns at that position and every later one, all three LayerNorm scales, and which latents are active
-# (the top k, and the ReLU). The graph holds all of that still, and its predictions are worse: correlation
-# 0.762, a median miss of 0.838, and a largest miss of 10.78 (predicted −6.55, measured −17.32). The graph
-# is exact for the replacement model; for the real one its predictions follow the measured changes but
-# can miss by a lot. Which frozen quantity (attention, the LayerNorm scales, which latents are active)
-# accounts for the large misses was not measured here (going further 5).
+# **Token embeddings.** Removing a token's embedding changes far more: the attention patterns at that
+# position and every later one, all three LayerNorm scales, and which latents are active (the top k, and
+# the ReLU). The graph holds all of that still, and its predictions are worse: correlation 0.762, a
+# median miss of 0.838, and a largest miss of 10.78 (predicted −6.55, measured −17.32).
+#
+# **Which frozen quantity?** `measured_removals(..., hold=...)` repeats each removal with some of what the
+# graph freezes put back at the clean run's values: the attention patterns (`"attention"`), the three
+# LayerNorm scales (`"layer_norm"`), or both. With both held, what is left between the graph and the real
+# model is the MLP: recomputed in the real model, the transcoder with its active latents held on in the
+# graph. The last row splits that too: both held and the transcoder (plus the clean run's error node) in
+# the MLP's place (`"transcoder"`), its latents recomputed. What remains there is latents switching on or
+# off (TopK and the ReLU), which the graph's linear reading cannot follow; what that row closes is the
+# transcoder not following the MLP. The same 240 removals:
+
+# %% tags=["experiment"]
+holds = {"nothing held (the real model)": (), "attention held": ("attention",),
+         "LayerNorm scales held": ("layer_norm",), "both held": ("attention", "layer_norm"),
+         "both held, MLP -> transcoder": ("attention", "layer_norm", "transcoder")}
+predicted = {kind: torch.tensor(results[kind][0]) for kind in results}
+misses = {}
+for label, hold in utils.progress_bar(holds.items(), desc="holds"):
+    measured = {"latent": [], "token embedding": []}
+    for row, position, target, latents, sources in removals:
+        with torch.no_grad():
+            latent_changes, source_changes = measured_removals(model, transcoder, sample[row : row + 1], position,
+                                                               target, latents, sources, hold=hold)
+        measured["latent"].extend(latent_changes.tolist())
+        measured["token embedding"].extend(source_changes.tolist())
+    for kind in measured:
+        off = (predicted[kind] - torch.tensor(measured[kind])).abs()
+        misses[label, kind] = off
+        r = torch.corrcoef(torch.stack([predicted[kind], torch.tensor(measured[kind])]))[0, 1]
+        print(f"{label:>30}, {kind:>15}: correlation {r:.3f}, median |predicted - measured| {off.median():.3f},"
+              f" largest {off.max():.3f}")
+worst = misses["nothing held (the real model)", "token embedding"].topk(5).indices
+print("the five largest token-embedding misses, as each hold leaves them:")
+for i in worst.tolist():
+    print("  " + ", ".join(f"{label.split(' (')[0]} {misses[label, 'token embedding'][i]:.2f}" for label in holds))
+
+# %% [markdown]
+# **Latents**: with the LayerNorm scales held every prediction is exact (largest miss 0.000), and with
+# attention alone held nothing changes (0.904), as the construction says it must: a latent's miss is the
+# final LayerNorm's scale, all of it. **Token embeddings**: each hold helps. The median miss is 0.838
+# with nothing held, 0.566 with attention held, 0.433 with the scales held, 0.230 with both, and 0.161
+# with the transcoder in the MLP's place as well (correlation 0.762, 0.780, 0.843, 0.933, 0.958). Of the
+# five largest misses, holding attention and the scales closes four to 0.78 or less; in three of those,
+# attention alone closes far more than the scales alone (1.25 against 6.81, 2.61 against 7.38, 1.10
+# against 5.19), in the fourth about as much (2.61 against 2.74). The fifth (8.32) is still 5.32 with
+# both held, and 4.13 with the transcoder in the MLP's place: most of it is latents switching on or off
+# as the token goes, which the graph's linear reading cannot follow. So for a typical token removal the
+# frozen LayerNorm scales cost the graph a little more than the frozen attention (median misses 0.433 and
+# 0.566 with one or the other held), and for the largest misses the frozen attention costs most. The
+# error node absorbs none of this: it is a constant, the clean run's.
 
 # %% [markdown]
 # ## Going further
 #
 # 1. **A logit difference.** `attribute(..., token, other)` explains `logit[token] - logit[other]`: take
 #    `)` against `]` where one of them comes next. Which sources decide the bracket?
-# 2. **De-embeddings.** For a latent, `centred(model.W_E) / s @ transcoder.W_enc[:, f]` (with a typical
-#    ln2 scale `s`) ranks the tokens that drive it directly through the residual stream. Compare with its
-#    top activations (section 4).
+# 2. **Through the heads.** The de-embedding reads the residual path only. A latent's edges from earlier
+#    tokens through a head (`latent_edges[:, :, 1:]`) can be read for the whole vocabulary too: the
+#    token's embedding through ln1, `W_V`, `W_O`, ln2 and `W_enc`, times the attention it gets. Which of the
+#    case study's latents are driven by context rather than by the current token?
 # 3. **No skip connection.** Train your transcoder with `TranscoderConfig(..., skip=False)`: how much
 #    larger is the error node?
 # 4. **Deeper models.** With a second layer, a latent reads earlier latents: the matrix gains latent →
 #    latent edges and influence gains paths of length three and more. Cross-layer transcoders and
 #    `circuit-tracer` do this for real models.
-# 5. **Which frozen quantity?** For the largest token-embedding misses, recompute the replacement model with
-#    the real run's attention patterns after the removal (and then its LayerNorm scales), and see which one
-#    closes the gap.

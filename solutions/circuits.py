@@ -42,6 +42,7 @@ EXERCISES = (
     "logit_direction",
     "source_vectors",
     "compute_influence",
+    "de_embedding",
 )
 
 
@@ -91,13 +92,15 @@ class Transcoder(nn.Module):
         top = pre.topk(self.cfg.k, dim=-1)  # per input, over the latents
         return torch.zeros_like(pre).scatter(-1, top.indices, F.relu(top.values))
 
-    def decode(self, acts: Float[Tensor, "batch d_hidden"], x: Float[Tensor, "batch d_in"]) -> Float[Tensor, "batch d_out"]:
+    def decode(self, acts: Float[Tensor, "batch d_hidden"], x: Float[Tensor, "batch d_in"]
+               ) -> Float[Tensor, "batch d_out"]:
         """The predicted MLP output: acts @ W_dec + b_dec, plus the skip connection x @ W_skip when the
         transcoder has one (cfg.skip; W_skip is None otherwise). x is the transcoder's input, [batch, d_in]."""
         out = acts @ self.W_dec + self.b_dec
         return out + x @ self.W_skip if self.W_skip is not None else out
 
-    def forward(self, x: Float[Tensor, "batch d_in"]) -> tuple[Float[Tensor, "batch d_hidden"], Float[Tensor, "batch d_out"]]:
+    def forward(self, x: Float[Tensor, "batch d_in"]
+                ) -> tuple[Float[Tensor, "batch d_hidden"], Float[Tensor, "batch d_out"]]:
         """(acts, predicted MLP output)."""
         acts = self.encode(x)
         return acts, self.decode(acts, x)
@@ -163,10 +166,10 @@ def train_transcoder(transcoder: Transcoder, sample, batch_size: int = 2048, ste
                      dead_after: int = 100) -> dict[str, list]:
     """Adam on the mean squared error, with a linear warm-up and a linear decay to zero over the last
     fifth of the steps, and the decoder's rows scaled back to unit norm after each step (as Gao et al. do:
-    activations are then in the output's units, and TopK compares latents on one scale). `sample(batch_size)` returns (x, y). With aux_k > 0, latents that have not fired
-    for `dead_after` steps get AuxK's auxiliary loss (`auxk_loss`, weighted by aux_coeff). Returns a log
-    every `log_freq` steps: the steps, the loss, and the fraction of latents that fired in the last
-    `log_freq` steps."""
+    activations are then in the output's units, and TopK compares latents on one scale).
+    `sample(batch_size)` returns (x, y). With aux_k > 0, latents that have not fired for `dead_after`
+    steps get AuxK's auxiliary loss (`auxk_loss`, weighted by aux_coeff). Returns a log every `log_freq`
+    steps: the steps, the loss, and the fraction of latents that fired in the last `log_freq` steps."""
     optimizer = torch.optim.Adam(transcoder.parameters(), lr=lr)
     decay_from = int(0.8 * steps)
 
@@ -184,7 +187,8 @@ def train_transcoder(transcoder: Transcoder, sample, batch_size: int = 2048, ste
         acts, predicted = transcoder(x)
         loss = (predicted - y).pow(2).mean()
         dead = silent_for >= dead_after
-        total = loss + aux_coeff * auxk_loss(transcoder, x, y - predicted, dead, aux_k) if aux_k and dead.any() else loss
+        use_aux = aux_k and dead.any()
+        total = loss + aux_coeff * auxk_loss(transcoder, x, y - predicted, dead, aux_k) if use_aux else loss
         optimizer_step(optimizer, total, step, lr)
         scheduler.step()
         with torch.no_grad():  # unit decoder rows, as Gao et al.
@@ -217,7 +221,8 @@ def transcoder_metrics(model, transcoder: Transcoder, tokens: Int[Tensor, "batch
         x, y = cache[MLP_IN_HOOK], cache[MLP_OUT_HOOK]
         acts, predicted = transcoder(einops.rearrange(x, "b s d -> (b s) d"))
         predicted = predicted.reshape(y.shape)
-        replaced = model.run_with_hooks(batch, return_type="loss", fwd_hooks=[(MLP_OUT_HOOK, lambda a, hook: predicted)])
+        replaced = model.run_with_hooks(batch, return_type="loss",
+                                        fwd_hooks=[(MLP_OUT_HOOK, lambda a, hook, predicted=predicted: predicted)])
         ablated = model.run_with_hooks(batch, return_type="loss",
                                        fwd_hooks=[(MLP_OUT_HOOK, lambda a, hook: torch.zeros_like(a) + b_out)])
         n = len(batch)
@@ -281,6 +286,7 @@ def freeze(model, tokens: Int[Tensor, "batch seq"]) -> FrozenRun:
 
 
 def centred(x: Float[Tensor, "... d"]) -> Float[Tensor, "... d"]:
+    """Each vector minus its own mean, over the last axis (d): what LayerNorm does first."""
     return x - x.mean(-1, keepdim=True)
 
 
@@ -319,7 +325,8 @@ def replacement_logits(model, transcoder: Transcoder, frozen: FrozenRun, latent_
     tokens = frozen.tokens
     resid_pre = model.W_E[tokens] + model.W_pos[: tokens.shape[1]]
     ln1 = frozen_layer_norm(resid_pre, frozen.ln1_scale) * block.ln1.w + block.ln1.b
-    v = einops.einsum(ln1, model.W_V[0], "batch key d_model, head d_model d_head -> batch key head d_head") + model.b_V[0]
+    v = einops.einsum(ln1, model.W_V[0], "batch key d_model, head d_model d_head -> batch key head d_head")
+    v = v + model.b_V[0]
     z = einops.einsum(frozen.pattern, v, "batch head query key, batch key head d_head -> batch query head d_head")
     attn_out = einops.einsum(z, model.W_O[0], "batch query head d_head, head d_head d_model -> batch query d_model")
     resid_mid = resid_pre + attn_out + model.b_O[0]
@@ -343,10 +350,11 @@ class Attribution:
 
     inputs [source, path]: sources are the token embeddings at positions 0..position, then the
     positional embeddings at the same positions; paths are the residual stream (only the two sources at
-    `position` itself, its token and its position, have one) and then each head. A source's contribution through a path includes what
-    it adds through the transcoder's skip connection. latents [d_hidden]: activation x the logit's read
-    of the latent's decoder row (zero where the latent is off). error, bias: scalars. logit: the clean
-    logit (or logit difference) being explained. Completeness: the parts sum to `logit`."""
+    `position` itself, its token and its position, have one) and then each head. A source's contribution
+    through a path includes what it adds through the transcoder's skip connection. latents [d_hidden]:
+    activation x the logit's read of the latent's decoder row (zero where the latent is off). error,
+    bias: scalars. logit: the clean logit (or logit difference) being explained. Completeness: the parts
+    sum to `logit`."""
 
     row: int
     position: int
@@ -415,7 +423,8 @@ def attribute(model, transcoder: Transcoder, frozen: FrozenRun, row: int, positi
     """Every node's exact contribution to logit[token] (minus logit[other]) at (row, position)."""
     g, constant = logit_direction(model, frozen, row, position, token, other)
     scale2 = frozen.ln2_scale[row, position]
-    skip = transcoder.W_skip if transcoder.W_skip is not None else torch.zeros(transcoder.cfg.d_in, transcoder.cfg.d_out)
+    cfg = transcoder.cfg
+    skip = transcoder.W_skip if transcoder.W_skip is not None else torch.zeros(cfg.d_in, cfg.d_out)
 
     def to_output(v: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
         """A vector added before the MLP reaches the output directly and through the skip connection."""
@@ -448,20 +457,56 @@ def source_totals(attribution: Attribution) -> Float[Tensor, " source"]:
     return attribution.inputs.sum(-1) + attribution.latent_edges.sum(-1).T @ per_unit
 
 
+HOLDABLE = ("attention", "layer_norm", "transcoder")
+
+
+def _holds(model, transcoder: Transcoder, tokens: Int[Tensor, "1 seq"], hold: tuple[str, ...]
+           ) -> list[tuple[str, object]]:
+    """Hooks that put the clean run's attention patterns and / or LayerNorm scales back in every run, and
+    (for "transcoder") put the transcoder, plus the clean run's error node, in the MLP's place."""
+    if unknown := set(hold) - set(HOLDABLE):
+        raise ValueError(f"hold may name {HOLDABLE}, not {sorted(unknown)}")
+    if not hold:
+        return []
+    clean = freeze(model, tokens)
+    held = {"blocks.0.attn.hook_pattern": clean.pattern} if "attention" in hold else {}
+    if "layer_norm" in hold:
+        held |= {"blocks.0.ln1.hook_scale": clean.ln1_scale, "blocks.0.ln2.hook_scale": clean.ln2_scale,
+                 "ln_final.hook_scale": clean.ln_final_scale}
+    hooks = [(name, lambda value, hook, kept=kept: kept) for name, kept in held.items()]
+    if "transcoder" in hold:
+        error = error_node(transcoder, clean)[0]  # [seq, d_model]: a constant, as in the graph
+        seen = {}
+
+        def read(mlp_in, hook):
+            seen["mlp_in"] = mlp_in[0]
+
+        def replace(mlp_out, hook):  # the latents are recomputed from this run's input: they may switch
+            return (transcoder(seen["mlp_in"])[1] + error)[None]
+
+        hooks += [(MLP_IN_HOOK, read), (MLP_OUT_HOOK, replace)]
+    return hooks
+
+
 @torch.no_grad()
 def measured_removals(model, transcoder: Transcoder, tokens: Int[Tensor, "1 seq"], position: int, token: int,
-                      latents: list[int], sources: list[int], other: int | None = None) -> tuple[Tensor, Tensor]:
+                      latents: list[int], sources: list[int], other: int | None = None,
+                      hold: tuple[str, ...] = ()) -> tuple[Tensor, Tensor]:
     """The real model's answer to the graph: how the target logit (difference) at `position` changes when
     each latent is removed there (the MLP's output minus activation x decoder row: the error term kept),
     and when each source is removed (a token's embedding, or a position's, set to zero at its position;
-    sources numbered as in source_vectors). Nothing is frozen here: attention, every LayerNorm and the
-    MLP are recomputed. Returns (latent changes [len(latents)], source changes [len(sources)])."""
+    sources numbered as in source_vectors). By default nothing is frozen: attention, every LayerNorm and
+    the MLP are recomputed. `hold` keeps some of what the graph freezes, to see which of them a miss comes
+    from: "attention" (the clean run's patterns), "layer_norm" (its three scales), "transcoder" (the
+    transcoder plus the clean error node in the MLP's place, its latents recomputed, so that they can
+    still switch on or off). Returns (latent changes [len(latents)], source changes [len(sources)])."""
     n = position + 1
+    held = _holds(model, transcoder, tokens, hold)
 
     def target(logits):
         return logits[0, position, token] - (logits[0, position, other] if other is not None else 0)
 
-    clean = target(model(tokens))
+    clean = target(model.run_with_hooks(tokens, fwd_hooks=held))
     mlp_in = model.run_with_cache(tokens, names_filter=MLP_IN_HOOK)[1][MLP_IN_HOOK][0, position]
     acts = transcoder.encode(mlp_in[None])[0]
     latent_changes = []
@@ -470,7 +515,7 @@ def measured_removals(model, transcoder: Transcoder, tokens: Int[Tensor, "1 seq"
             mlp_out = mlp_out.clone()
             mlp_out[0, position] -= acts[f] * transcoder.W_dec[f]
             return mlp_out
-        latent_changes.append(target(model.run_with_hooks(tokens, fwd_hooks=[(MLP_OUT_HOOK, remove)])) - clean)
+        latent_changes.append(target(model.run_with_hooks(tokens, fwd_hooks=[*held, (MLP_OUT_HOOK, remove)])) - clean)
     source_changes = []
     for s in sources:
         hook_name, q = ("hook_embed", s) if s < n else ("hook_pos_embed", s - n)
@@ -479,7 +524,7 @@ def measured_removals(model, transcoder: Transcoder, tokens: Int[Tensor, "1 seq"
             embedding = embedding.clone()
             embedding[:, q] = 0
             return embedding
-        source_changes.append(target(model.run_with_hooks(tokens, fwd_hooks=[(hook_name, zero)])) - clean)
+        source_changes.append(target(model.run_with_hooks(tokens, fwd_hooks=[*held, (hook_name, zero)])) - clean)
     return torch.stack(latent_changes) if latent_changes else torch.zeros(0), \
         torch.stack(source_changes) if source_changes else torch.zeros(0)
 
@@ -542,3 +587,14 @@ def prune_graph(influence: Float[Tensor, " node"], share: float = 0.8) -> Tensor
     keep[order[:n_keep]] = True
     keep[-1] = True
     return keep
+
+
+# ---------------------------------------------------------------------------- reading a latent
+
+
+def de_embedding(model, transcoder: Transcoder, latent: int, scale: float | Tensor) -> Float[Tensor, " d_vocab"]:
+    """What each vocabulary token adds to `latent`'s pre-activation directly, through the residual stream
+    at its own position, when ln2's frozen scale there is `scale`: centre(W_E[t]) / scale @ W_enc[:, latent],
+    for every token t at once [d_vocab]. The transcoder reads hook_normalized, before ln2's w and b, so
+    neither appears. The rest of the pre-activation (the position, the heads, the biases) is not in it."""
+    return frozen_layer_norm(model.W_E, scale) @ transcoder.W_enc[:, latent]

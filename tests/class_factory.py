@@ -125,12 +125,12 @@ CLASS = {
                              ["passed"] * 4 + ["failed"] + ["passed"] * (N_INTERP - 5)),
     "using_complete": (lambda: sae_notebook(solution=True, path=USING_NOTEBOOK), ["passed"] * N_USING),
     "using_untouched": (lambda: sae_notebook(solution=False, path=USING_NOTEBOOK), ["not implemented"] * N_USING),
-    # The error term forgotten: the splice is the reconstruction alone (section 5's first exercise). Exercise 3
-    # (latent_attribution) calls the learner's run_with_sae, and its check does not yet put the reference in its
-    # place (as section 3's checks do with reference_helpers), so it fails too: as the grader reports it today.
+    # The error term forgotten: the splice is the reconstruction alone (section 5's first exercise). Only
+    # exercise 1 fails: exercise 3 (latent_attribution) calls run_with_sae, and its check lends it the
+    # reference's (reference_helpers), so one mistake costs one exercise.
     "using_no_error_term": (lambda: _llm_edit(
         "            spliced = spliced + (h - h_reconstructed)  # what the SAE misses, from the unedited latents",
-        "            spliced = spliced", USING_NOTEBOOK), ["failed", "passed", "failed", "passed"]),
+        "            spliced = spliced", USING_NOTEBOOK), ["failed", "passed", "passed", "passed"]),
     "circuits_complete": (lambda: sae_notebook(solution=True, path=CIRCUITS_NOTEBOOK), ["passed"] * N_CIRCUITS),
     "circuits_untouched": (lambda: sae_notebook(solution=False, path=CIRCUITS_NOTEBOOK),
                            ["not implemented"] * N_CIRCUITS),

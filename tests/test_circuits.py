@@ -226,3 +226,31 @@ def test_auxk_reaches_only_the_dead_latents():
     assert transcoder.W_dec.grad[~dead].abs().max() == 0 and transcoder.W_dec.grad[dead].abs().max() > 0
     assert transcoder.W_enc.grad[:, ~dead].abs().max() == 0
     assert transcoder.W_skip.grad is None and transcoder.b_dec.grad is None  # no bias, no skip in the aux path
+
+
+def test_removals_with_the_graphs_frozen_values_held_match_its_predictions():
+    """measured_removals(hold=...): with the LayerNorm scales held a latent's removal is exactly minus its
+    direct effect (only ln_final lies after the MLP); holding the rest too changes nothing for a latent; and
+    a token's removal with everything held, where no latent switched, is the graph's source total."""
+    from solutions.circuits import attribute, freeze, measured_removals, source_totals
+
+    model, transcoder, tokens = _tiny_setup()
+    frozen = freeze(model, tokens)
+    row, position, token = 1, 4, 3
+    attribution = attribute(model, transcoder, frozen, row, position, token)
+    latents = attribution.active.tolist()
+    everything = ("attention", "layer_norm", "transcoder")
+    with torch.no_grad():
+        for hold in [("layer_norm",), everything]:
+            changes, _ = measured_removals(model, transcoder, tokens[row : row + 1], position, token, latents, [],
+                                           hold=hold)
+            torch.testing.assert_close(changes, -attribution.latents[latents], rtol=1e-4, atol=1e-5)
+        free, _ = measured_removals(model, transcoder, tokens[row : row + 1], position, token, latents, [])
+        assert (free + attribution.latents[latents]).abs().max() > 1e-4  # the real ln_final moves
+        # A token whose removal leaves the set of active latents as it was: with everything held, exact.
+        _, changes = measured_removals(model, transcoder, tokens[row : row + 1], position, token, [],
+                                       list(range(position + 1)), hold=everything)
+        predicted = -source_totals(attribution)[: position + 1]
+        assert (changes - predicted).abs().min() < 1e-4
+    with pytest.raises(ValueError, match="hold may name"):
+        measured_removals(model, transcoder, tokens[row : row + 1], position, token, [], [], hold=("mlp",))

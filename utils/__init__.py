@@ -12,6 +12,7 @@ from utils.plotting import (
     plot_firing_fractions,
     plot_firing_frequency_histogram,
     plot_frontier,
+    plot_graph_vs_intervention,
     plot_histograms,
     plot_neuron_weights,
     plot_phase_diagram,
@@ -28,5 +29,5 @@ __all__ = [
     "plot_feature_norms", "plot_dimensions_per_feature", "plot_firing_fractions",
     "plot_firing_frequency_histogram", "plot_histograms", "plot_feature_dashboard", "plot_frontier",
     "plot_neuron_weights", "plot_phase_diagram", "plot_test_loss_curves", "plot_dose_response",
-    "plot_attribution_graph", "plot_attribution_vs_ablation", "plot_probe_accuracy",
+    "plot_attribution_graph", "plot_attribution_vs_ablation", "plot_graph_vs_intervention", "plot_probe_accuracy",
 ]

@@ -438,6 +438,23 @@ def plot_attribution_vs_ablation(estimate: Tensor, actual: Tensor, title: str | 
     return fig
 
 
+def plot_graph_vs_intervention(results: dict[str, tuple[Tensor, Tensor]], title: str | None = None) -> go.Figure:
+    """Section 6: the attribution graph's predicted change in a logit against the change measured by removing
+    the node in the real model, one colour per kind of node. `results[kind]` is (predicted, measured)."""
+    values = torch.cat([torch.cat([torch.as_tensor(p), torch.as_tensor(m)]) for p, m in results.values()])
+    lo, hi = float(values.min()), float(values.max())
+    fig = go.Figure()
+    for kind, (predicted, measured) in results.items():
+        fig.add_trace(go.Scatter(x=_rounded(torch.as_tensor(predicted), 3), y=_rounded(torch.as_tensor(measured), 3),
+                                 mode="markers", marker=dict(size=5, opacity=0.6), name=kind))
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(dash="dot", color="gray"),
+                             name="prediction = measurement"))
+    fig.update_layout(title=title, xaxis_title="the graph's prediction (change in the logit)",
+                      yaxis_title="measured change in the logit (real model)", height=480, width=620,
+                      margin=dict(l=60, r=20, t=70, b=50))
+    return fig
+
+
 def plot_probe_accuracy(accuracy: dict[str, dict[str, list[float]]], ks: list[int],
                         ceiling: dict[str, float], title: str | None = None) -> go.Figure:
     """Sparse probing: test accuracy against k, one panel per concept, one line per basis, and the probe on
@@ -479,13 +496,16 @@ def plot_attribution_graph(A: Tensor, names: list[str], keep: Tensor, title: str
         for s in kept:
             if A[t, s] != 0 and s != t:
                 (x0, y0), (x1, y1) = place[s], place[t]
+                width = round(0.5 + 6 * abs(float(A[t, s])) / strongest, 2)
+                colour = "#1f77b4" if A[t, s] > 0 else "#d62728"
                 fig.add_trace(go.Scatter(x=[round(x0, 4), round(x1, 4)], y=[y0, y1], mode="lines", hoverinfo="skip",
-                                         showlegend=False, line=dict(width=round(0.5 + 6 * abs(float(A[t, s])) / strongest, 2),
-                                                                     color="#1f77b4" if A[t, s] > 0 else "#d62728")))
-    fig.add_trace(go.Scatter(x=[round(place[i][0], 4) for i in kept], y=[place[i][1] for i in kept], mode="markers+text",
-                             text=[names[i] for i in kept], textposition="top center", hovertext=[names[i] for i in kept],
+                                         showlegend=False, line=dict(width=width, color=colour)))
+    labels = [names[i] for i in kept]
+    fig.add_trace(go.Scatter(x=[round(place[i][0], 4) for i in kept], y=[place[i][1] for i in kept],
+                             mode="markers+text", text=labels, textposition="top center", hovertext=labels,
                              marker=dict(size=12, color="black"), showlegend=False))
     fig.update_layout(title=title, height=520, width=900, margin=dict(l=20, r=20, t=70, b=20),
                       xaxis=dict(visible=False, range=[0, 1]),
-                      yaxis=dict(tickvals=[0, 1, 2], ticktext=["inputs", "latents, error, bias", "target"], range=[-0.3, 2.4]))
+                      yaxis=dict(tickvals=[0, 1, 2], ticktext=["inputs", "latents, error, bias", "target"],
+                                 range=[-0.3, 2.4]))
     return fig

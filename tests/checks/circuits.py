@@ -112,7 +112,8 @@ def check_transcoder_encode(cls) -> None:
                     _encode(reference, x, by_abs=True),
             }
             if reference.cfg.k != K:
-                mistakes[f"use self.cfg.k ({reference.cfg.k} here), not a number written in."] = _encode(reference, x, k=K)
+                mistakes[f"use self.cfg.k ({reference.cfg.k} here), not a number written in."] = (
+                    _encode(reference, x, k=K))
         compare(ex, got, expected, f"the latents (k={reference.cfg.k})", mistakes=mistakes,
                 generic_hint="pre = x @ W_enc + b_enc; topk over the last axis; ReLU the kept values; zeros elsewhere.")
         names = ("W_enc", "b_enc")
@@ -317,7 +318,7 @@ def check_logit_direction(logit_direction) -> None:
         with torch.no_grad():
             expected_g, expected_c = ref.logit_direction(model, frozen, row, position, token, other)
 
-            def score(pair):
+            def score(pair, row=row, position=position):
                 return torch.tensor([float(resid_post[row, position] @ pair[0] + pair[1])])
 
             mistakes = {
@@ -333,20 +334,23 @@ def check_logit_direction(logit_direction) -> None:
                     score(_direction(model, frozen, row, position, token, other, ln_bias=False)),
                 "the constant c needs b_U[token] (minus b_U[other]) as well.":
                     score(_direction(model, frozen, row, position, token, other, unembed_bias=False)),
-                "centre the product ln_final.w * u, not u before multiplying: the centring acts on what multiplies x.":
+                "centre the product ln_final.w * u, not u before multiplying: the centring acts on what"
+                " multiplies x.":
                     score(_direction(model, frozen, row, position, token, other, centre_first=True)),
                 "divide by the frozen ln_final scale, do not multiply: LayerNorm divides by it.":
                     score(_direction(model, frozen, row, position, token, other, multiply=True)),
             }
             if other is not None:
-                mistakes["subtract the other token's direction and bias: the target is logit[token] - logit[other]."] = (
+                mistakes["subtract the other token's direction and bias: the target is logit[token] -"
+                         " logit[other]."] = (
                     score(_direction(model, frozen, row, position, token, other, use_other=False)))
                 mistakes["subtract b_U[other] from the constant too, not only the other token's direction."] = (
                     score(_direction(model, frozen, row, position, token, other, other_bias=False)))
             got_score = torch.tensor([float(resid_post[row, position] @ g + float(c))])
         compare(ex, got_score, target.reshape(1), f"resid_post @ g + c for {which}", mistakes=mistakes,
-                rtol=1e-4, atol=1e-4, generic_hint="g = centre(ln_final.w * u) / scale, c = ln_final.b @ u + b_U[token],"
-                " with u and b_U[token] differences when other is given; the scale is ln_final's at (row, position).")
+                rtol=1e-4, atol=1e-4, generic_hint="g = centre(ln_final.w * u) / scale,"
+                " c = ln_final.b @ u + b_U[token], with u and b_U[token] differences when other is given; the scale"
+                " is ln_final's at (row, position).")
         compare(ex, g, expected_g, f"g for {which}", generic_hint="g = centre(ln_final.w * u) / scale.")
 
 
@@ -467,7 +471,8 @@ def check_compute_influence(compute_influence) -> None:
         got = call_learner(ex, compute_influence, A.clone())
         expect_tensor(ex, got, "the influence", (len(A),), "node")
         mistakes = {
-            "take the edges' absolute values first: a negative edge carries influence too.": _influence(A, absolute=False),
+            "take the edges' absolute values first: a negative edge carries influence too.":
+                _influence(A, absolute=False),
             "normalise each row (a target's incoming edges) to sum to 1 before summing paths.":
                 _influence(A, normalise="none"),
             "normalise rows, A[target, :], not columns: a node's inputs as shares of what drives it.":
@@ -496,6 +501,85 @@ def check_compute_influence(compute_influence) -> None:
     }, generic_hint="influence = ((I - Â)^-1 - I)[target].")
 
 
+# ---------------------------------------------------------------------------- de_embedding
+
+
+def _de_embedding(model, transcoder, latent, scale, *, centre="d_model", scaling="divide", read="W_enc",
+                  bias=False, ln_weight=None, embedding="W_E", relu=False, encode=False):
+    E = model.W_E if embedding == "W_E" else model.W_U.T
+    if centre == "d_model":
+        E = centred(E)
+    elif centre == "vocab":
+        E = E - E.mean(0)
+    E = {"divide": E / scale, "ignore": E, "multiply": E * scale,
+         "own": E / (E.pow(2).mean(-1, keepdim=True) + model.cfg.eps).sqrt()}[scaling]
+    if ln_weight:  # "ln2" / "ln2_affine" / "ln1": a LayerNorm's weight (and bias) applied where none belongs
+        norm = model.blocks[0].ln1 if ln_weight == "ln1" else model.blocks[0].ln2
+        E = E * norm.w + (norm.b if ln_weight == "ln2_affine" else 0)
+    if encode:
+        return transcoder.encode(E)[:, latent]
+    out = E @ (transcoder.W_enc[:, latent] if read == "W_enc" else transcoder.W_dec[latent])
+    out = out + transcoder.b_enc[latent] if bias else out
+    return out.relu() if relu else out
+
+
+@exercise_check("de_embedding")
+def check_de_embedding(de_embedding) -> None:
+    ex = "de_embedding"
+    model, transcoder, tokens, frozen = _setup()
+    vocab = model.cfg.d_vocab
+    for latent, scale in [(3, 1.7), (10, 0.6)]:
+        got = call_learner(ex, de_embedding, model, transcoder, latent, scale,
+                           crash_hint="scale may be a plain float (here) or a tensor of shape [1]: divide by it as"
+                                      " it is, with no .item() or indexing.")
+        expect_tensor(ex, got, f"the de-embedding of latent {latent}", (vocab,), "d_vocab")
+        with torch.no_grad():
+            def wrong(latent=latent, scale=scale, **how):
+                return _de_embedding(model, transcoder, latent, scale, **how)
+
+            mistakes = {
+                "centre each embedding over d_model first (LayerNorm subtracts each vector's own mean).":
+                    wrong(centre=None),
+                "centre each embedding over d_model (its own mean, axis -1), not over the vocabulary (axis 0).":
+                    wrong(centre="vocab"),
+                "divide by the scale: the MLP's input is (x - mean) / scale.": wrong(scaling="ignore"),
+                "divide by the scale, do not multiply: LayerNorm divides by it.": wrong(scaling="multiply"),
+                "read the embedding through the encoder, W_enc[:, latent]: W_dec[latent] is what the latent"
+                " writes, not what drives it.": wrong(read="W_dec"),
+                "leave b_enc out: it is the latent's own constant, the same for every token, not part of any"
+                " token's edge.": wrong(bias=True),
+                "no ln2.w here: the transcoder reads hook_normalized, before ln2's weight and bias.":
+                    wrong(ln_weight="ln2"),
+                "no ln2.w and ln2.b here: the transcoder reads hook_normalized, before ln2's weight and bias.":
+                    wrong(ln_weight="ln2_affine"),
+                "no ln1.w here: the residual path skips ln1 and the heads; only ln2's frozen scale stands between"
+                " the embedding and the transcoder.": wrong(ln_weight="ln1"),
+                "no ReLU: a de-embedding is a part of the pre-activation, and a part can be negative.":
+                    wrong(relu=True),
+                "not transcoder.encode: that adds b_enc and applies TopK and the ReLU; a de-embedding is the"
+                " linear read W_enc[:, latent] of each embedding alone.": wrong(encode=True),
+                "divide by the `scale` you are given (ln2's frozen scale at a position), not by each embedding's"
+                " own norm: the residual stream there holds more than the token.": wrong(scaling="own"),
+                "use the token embeddings, model.W_E [d_vocab, d_model]: W_U is what the logits read.":
+                    wrong(embedding="W_U"),
+            }
+        compare(ex, got, ref.de_embedding(model, transcoder, latent, scale), f"the de-embedding of latent {latent}",
+                mistakes=mistakes, generic_hint="centre(W_E) / scale @ W_enc[:, latent], every token at once.")
+    # It is an edge of the graph: the current token's, through the residual stream, at that position's scale.
+    row, position = 1, 4
+    parts = ref.attribute(model, transcoder, frozen, row, position, 0)
+    token = int(tokens[row, position])
+    for i, latent in enumerate(parts.active.tolist()):
+        got = call_learner(ex, de_embedding, model, transcoder, latent, frozen.ln2_scale[row, position],
+                           crash_hint="scale may also be a tensor of shape [1] (a FrozenRun's ln2_scale[row,"
+                                      " position]): divide by it as it is.")
+        expect_tensor(ex, got, f"the de-embedding of latent {latent} at a scale given as a tensor [1]", (vocab,),
+                      "d_vocab")
+        compare(ex, got[token].reshape(1), parts.latent_edges[i, position, 0].reshape(1),
+                f"token {token}'s de-embedding (the graph's edge from it to latent {latent})",
+                generic_hint="the scale may come as a tensor of shape [1]: dividing by it broadcasts.")
+
+
 CHECKS = {
     "Transcoder.encode": (check_transcoder_encode, "Transcoder"),
     "Transcoder.decode": (check_transcoder_decode, "Transcoder"),
@@ -503,4 +587,5 @@ CHECKS = {
     "logit_direction": (check_logit_direction, "logit_direction"),
     "source_vectors": (check_source_vectors, "source_vectors"),
     "compute_influence": (check_compute_influence, "compute_influence"),
+    "de_embedding": (check_de_embedding, "de_embedding"),
 }

@@ -70,15 +70,16 @@ def tiny_tokens(batch: int = BATCH, seq: int = SEQ) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def reference_helpers(fn, *names: str):
-    """While the check runs, the learner's function sees the reference's version of the helpers it
-    calls by name (its notebook's globals are put back afterwards, untouched)."""
+def reference_helpers(fn, *names: str, reference=ref):
+    """While the check runs, the learner's function sees the reference's version (from the module
+    `reference`) of the helpers it calls by name, so that a mistake in an earlier exercise fails that
+    exercise's check only; its notebook's globals are put back afterwards, untouched."""
     namespace = getattr(fn, "__globals__", {})
     saved = {name: namespace[name] for name in names if name in namespace}
     try:
         for name in names:
             if name in namespace:
-                namespace[name] = getattr(ref, name)
+                namespace[name] = getattr(reference, name)
         yield
     finally:
         namespace.update(saved)

@@ -15,7 +15,17 @@ import torch
 
 from solutions import using_saes as ref
 from tests.checks.core import CheckFailed, call_learner, compare, exercise_check, expect_tensor
-from tests.checks.llm_sae import D_MLP, HOOK, N_HIDDEN, SEQ, _untouched, tiny_model, tiny_sae, tiny_tokens
+from tests.checks.llm_sae import (
+    D_MLP,
+    HOOK,
+    N_HIDDEN,
+    SEQ,
+    _untouched,
+    reference_helpers,
+    tiny_model,
+    tiny_sae,
+    tiny_tokens,
+)
 
 INSTANCE = 1
 N_ROWS = 4
@@ -293,7 +303,9 @@ def check_latent_attribution(latent_attribution) -> None:
     model, sae, tokens = tiny_model(), _sae(), tiny_tokens(batch=N_ROWS)
     before = tokens.clone()
     metric = _metric(tokens)
-    got = call_learner(ex, latent_attribution, model, sae, tokens, metric, HOOK, instance_idx=INSTANCE)
+    # The learner's run_with_sae is exercise 1's: checked there, and replaced by the reference here.
+    with reference_helpers(latent_attribution, "run_with_sae", reference=ref):
+        got = call_learner(ex, latent_attribution, model, sae, tokens, metric, HOOK, instance_idx=INSTANCE)
     _untouched(ex, tokens, before, model)
     expect_tensor(ex, got, "the attribution", (N_ROWS, SEQ, N_HIDDEN), "batch, seq, d_hidden")
     expected = ref.latent_attribution(model, sae, tokens, metric, HOOK, INSTANCE)
@@ -324,7 +336,8 @@ def check_latent_attribution(latent_attribution) -> None:
         raise CheckFailed(ex, "the attribution still requires grad.", "return (acts * acts.grad).detach().")
     # The metric is the caller's: another metric gives another answer.
     last = lambda logits: logits[:, -1, 0].sum()  # noqa: E731
-    got = call_learner(ex, latent_attribution, model, sae, tokens, last, HOOK, instance_idx=INSTANCE)
+    with reference_helpers(latent_attribution, "run_with_sae", reference=ref):
+        got = call_learner(ex, latent_attribution, model, sae, tokens, last, HOOK, instance_idx=INSTANCE)
     compare(ex, got, ref.latent_attribution(model, sae, tokens, last, HOOK, INSTANCE),
             "the attribution for another metric", mistakes={
                 "use the metric you are given, metric(logits), not a loss of your own.": expected},

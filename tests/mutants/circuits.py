@@ -5,8 +5,17 @@ from torch.nn import functional as F
 
 from solutions import circuits as ref
 from solutions.circuits import Transcoder, centred
-from tests.checks.circuits import _direction, _influence, _normalised, _replacement, _sources
+from tests.checks.circuits import _de_embedding, _direction, _influence, _normalised, _replacement, _sources
 from tests.mutants import alternative, mutant
+
+
+def _variant(wrong, name, **how):
+    """A learner's function: one of the check's own wrong versions, `wrong`, with the mistakes `how` made."""
+    def learner(*args, **kwargs):
+        return wrong(*args, **kwargs, **how)
+
+    learner.__name__ = name
+    return learner
 
 # ---------------------------------------------------------------------------- Transcoder.encode
 
@@ -87,11 +96,7 @@ class DecodeSkipOnTheLatents(Transcoder):
 
 
 def _replace(name, **how):
-    def replacement_logits(model, transcoder, frozen, latent_hook=None):
-        return _replacement(model, transcoder, frozen, latent_hook, **how)
-
-    replacement_logits.__name__ = name
-    return replacement_logits
+    return _variant(_replacement, name, **how)
 
 
 for _hint, _how in [
@@ -150,11 +155,7 @@ def replacement_with_the_models_own_layers(model, transcoder, frozen, latent_hoo
 
 
 def _dir(name, **how):
-    def logit_direction(model, frozen, row, position, token, other=None):
-        return _direction(model, frozen, row, position, token, other, **how)
-
-    logit_direction.__name__ = name
-    return logit_direction
+    return _variant(_direction, name, **how)
 
 
 for _hint, _how in [
@@ -190,11 +191,7 @@ def direction_with_a_centring_matrix(model, frozen, row, position, token, other=
 
 
 def _src(name, **how):
-    def source_vectors(model, frozen, row, position):
-        return _sources(model, frozen, row, position, **how)
-
-    source_vectors.__name__ = name
-    return source_vectors
+    return _variant(_sources, name, **how)
 
 
 for _hint, _how in [
@@ -229,11 +226,7 @@ def sources_one_head_at_a_time(model, frozen, row, position):
 
 
 def _infl(name, **how):
-    def compute_influence(A, target=-1):
-        return _influence(A, target, **how)
-
-    compute_influence.__name__ = name
-    return compute_influence
+    return _variant(_influence, name, **how)
 
 
 for _hint, _how in [
@@ -313,3 +306,37 @@ class DecodeSkipTransposed(Transcoder):
     def decode(self, acts, x):
         out = acts @ self.W_dec + self.b_dec
         return out + x @ self.W_skip.T if self.W_skip is not None else out
+
+
+# ---------------------------------------------------------------------------- de_embedding
+
+
+def _de(name, **how):
+    return _variant(_de_embedding, name, **how)
+
+
+for _hint, _how in [
+    ("centre each embedding over d_model first", {"centre": None}),
+    ("not over the vocabulary", {"centre": "vocab"}),
+    ("divide by the scale: the", {"scaling": "ignore"}),
+    ("do not multiply", {"scaling": "multiply"}),
+    ("W_dec[latent] is what the latent writes", {"read": "W_dec"}),
+    ("leave b_enc out", {"bias": True}),
+    ("no ln2.w here", {"ln_weight": "ln2"}),
+    ("no ln2.w and ln2.b here", {"ln_weight": "ln2_affine"}),
+    ("no ln1.w here", {"ln_weight": "ln1"}),
+    ("no ReLU", {"relu": True}),
+    ("not transcoder.encode", {"encode": True}),
+    ("not by each embedding's own norm", {"scaling": "own"}),
+    ("W_U is what the logits read", {"embedding": "W_U"}),
+]:
+    mutant("de_embedding", _hint)(_de("de_embedding_" + "_".join(f"{k}_{v}" for k, v in _how.items()), **_how))
+
+
+@alternative("de_embedding")
+def de_embedding_with_einsum(model, transcoder, latent, scale):
+    """Right, written another way: the mean subtracted by hand, the read as an einsum, the scale last."""
+    import einops
+
+    E = model.W_E - model.W_E.mean(-1, keepdim=True)
+    return einops.einsum(E, transcoder.W_enc[:, latent], "vocab d, d -> vocab") / scale
