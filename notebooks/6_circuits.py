@@ -498,7 +498,8 @@ print("head 0's attention from the last position, largest three: " + ", ".join(
 # The model is sure (`self`, probability 0.99), and the parts say where that comes from: more than half
 # of the logit (7.82 of 13.82) is the transcoder's latents, with latent 361 alone +3.08; the input
 # nodes give 5.71, the error node 0.97 and the biases −0.70. Among the inputs, the token `__(` itself
-# counts most, and mostly through the residual stream (+1.98 of its +2.66): what the current token is. The
+# counts most, and mostly through the residual stream, directly and through the skip connection (+1.98 of
+# its +2.66): what the current token is. The
 # ` def` three tokens back comes next, through head 0 (+1.50, more than its total +1.30), and head 0 does
 # look there: it puts 0.47 of its attention from this position on ` def` (last line). One reading, not
 # tested here: head 0 marks the position as inside a signature. `init` and ` __` arrive mostly through
@@ -640,8 +641,8 @@ check_de_embedding(de_embedding)
 # strongest edges (which token or position, through which path); its
 # de-embedding's top 8 tokens, at this position's ln2 scale; and its 5 top activations on the 4,096
 # held-out tokens. The last line asks whether the tokens it fires on most are ones its weights favour
-# directly: each distinct token under its 20 top activations, how many of the 20 it has, and its rank in
-# the de-embedding (1 is the top, of the whole vocabulary).
+# directly: the (up to) four commonest tokens under its 20 top activations, how many of the 20 each has,
+# and its rank in the de-embedding (1 is the top, of the whole vocabulary).
 
 # %% tags=["experiment"]
 with torch.no_grad():
@@ -679,16 +680,16 @@ for f in case_latents:
 # %% [markdown]
 # **The three share their largest edge**: ` def`, three tokens back, through head 0 (+2.59 of 361's
 # activation 3.29, +1.13 of 198's 2.71, +3.21 of 3599's 2.33, which its biases −2.17 offset); the current
-# token `__(` through the residual stream gives +0.64 to +0.87. That fits part 3's reading: from here,
+# token `__(` through the residual stream gives +0.64 to +0.87. That fits what part 3 printed: from here,
 # head 0 looks at ` def` (0.47 of its attention). **What their de-embeddings say differs.** Latent 3599
 # fires most on the tokens its weights favour most: 16 of its 20 top activations are on `(`, its
 # de-embedding's first, and 4 on `__(`, its second (the five printed: `(` after `def name`). Latent 198
 # is in between: 13 of its 20 are on `__(`, 21st in its de-embedding, and none of its de-embedding's top
 # eight (`'un'`, `'Un'`, ...) is among them; the five printed are all `__(` after `def __eq`, `def __init`
 # or `def __new`, the opening bracket of a dunder method, as in the prompt. Latent 361 fires most on
-# tokens its weights do not favour (`(` ranks 938, `stderr` 3109): its top activations are in a test
-# method's name or at its `(` (four of the five printed visibly after `def test_`), so what they share
-# is context, not a token. These readings rest on 20 top activations of 4,096 tokens, not on every token
+# tokens its weights do not favour (`(` ranks 938, `self` 508, `stderr` 3109): the five printed are in a
+# test method's name or at its `(` (four visibly after `def test_`), and 3 of the 20 are on `self`, the
+# parameter after it; what they share is context, not a token. These readings rest on 20 top activations of 4,096 tokens, not on every token
 # the latents fire on (section 4's precision and recall would test them).
 #
 # **Tested in the real model.** The graph predicts what removing a node takes from the logit: a latent's
@@ -722,7 +723,8 @@ for i, name in enumerate(case_nodes):
 # after attention): the difference is the final LayerNorm's scale, which the removal changes. Among the
 # tokens, the graph ranks ` def` first (−8.56) and `__(` second (−5.54); in the real model removing `__(`
 # costs far more (−13.06), and with attention held only −2.23: the current token also sets where the
-# heads at its position look, which a graph with frozen attention cannot see. With attention and the
+# heads at its position look, which a graph with frozen attention cannot see (the scales count too: with
+# them held as well, −6.07). With attention and the
 # scales held, every prediction is close to the measurement (the largest gap is ` def`'s: −8.56
 # predicted, −7.90 measured). Part 6 measures this over many prompts.
 
@@ -821,11 +823,12 @@ for i in worst.tolist():
 # with the transcoder in the MLP's place as well (correlation 0.762, 0.780, 0.843, 0.933, 0.958). Of the
 # five largest misses, holding attention and the scales closes four to 0.78 or less; in three of those,
 # attention alone closes far more than the scales alone (1.25 against 6.81, 2.61 against 7.38, 1.10
-# against 5.19), in the fourth about as much (2.61 against 2.74). The fifth (8.32) is still 5.32 with
-# both held, and 4.13 with the transcoder in the MLP's place: most of it is latents switching on or off
-# as the token goes, which the graph's linear reading cannot follow. So for a typical token removal the
-# frozen LayerNorm scales cost the graph a little more than the frozen attention (median misses 0.433 and
-# 0.566 with one or the other held), and for the largest misses the frozen attention costs most. The
+# against 5.19), in the fourth about as much (2.61 against 2.74). The remaining one, the second largest
+# (8.32), is still 5.32 with both held and 4.13 with the transcoder in the MLP's place too: most of what
+# the two holds leave is latents switching on or off as the token goes, which the graph's linear reading
+# cannot follow. So for a typical token removal the frozen LayerNorm scales cost the graph a little more
+# than the frozen attention (median misses 0.433 and 0.566 with one or the other held), and for four of
+# the five largest misses the frozen attention costs more (clearly for three). The
 # error node absorbs none of this: it is a constant, the clean run's.
 
 # %% [markdown]
@@ -835,8 +838,8 @@ for i in worst.tolist():
 #    `)` against `]` where one of them comes next. Which sources decide the bracket?
 # 2. **Through the heads.** The de-embedding reads the residual path only. A latent's edges from earlier
 #    tokens through a head (`latent_edges[:, :, 1:]`) can be read for the whole vocabulary too: the
-#    token's embedding through ln1, `W_V`, `W_O`, ln2 and `W_enc`, times the attention it gets. Which of the
-#    case study's latents are driven by context rather than by the current token?
+#    token's embedding through ln1, `W_V`, `W_O`, ln2 and `W_enc`, times the attention it gets. Read the
+#    case study's three latents through head 0 this way: which earlier tokens besides ` def` drive them?
 # 3. **No skip connection.** Train your transcoder with `TranscoderConfig(..., skip=False)`: how much
 #    larger is the error node?
 # 4. **Deeper models.** With a second layer, a latent reads earlier latents: the matrix gains latent →
