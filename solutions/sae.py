@@ -321,6 +321,67 @@ class TopKAutoEncoder(AutoEncoder):
         return l1_loss, l2_loss, loss, acts, h_reconstructed
 
 
+class BatchTopKAutoEncoder(TopKAutoEncoder):
+    """TopK with the budget shared across the batch (Bussmann et al. 2024, "BatchTopK sparse autoencoders"):
+    in training each instance keeps the k x batch largest activations of the whole batch, so L0 is k on
+    average, and an input with more going on may use more latents than one with less. That choice depends
+    on the other inputs in the batch, which an input seen alone does not have; so in eval mode the SAE
+    uses one fixed threshold instead (per instance), `threshold`, a running average (rate `threshold_lr`)
+    of the smallest activation kept in training: acts = pre where pre > threshold, else 0 (a JumpReLU
+    with one threshold for every latent, as SAELens saves a BatchTopK SAE).
+    """
+
+    threshold: Float[Tensor, " inst"]
+
+    def __init__(self, cfg: AutoEncoderConfig, k: float, threshold_lr: float = 0.01,
+                 device: str | torch.device | None = None):
+        if not 0 < k <= cfg.n_hidden_ae:
+            raise ValueError(f"k must be above 0 and at most n_hidden_ae = {cfg.n_hidden_ae}, not {k}")
+        super().__init__(cfg, math.ceil(k), device)
+        if not 0 < threshold_lr <= 1:
+            raise ValueError(f"threshold_lr must be in (0, 1], not {threshold_lr}")
+        self.k, self.threshold_lr = k, threshold_lr  # k may be fractional: k x batch is rounded down
+        self.register_buffer("threshold", torch.zeros(cfg.n_instances, device=self.W_enc.device))
+
+    def forward(self, h: Float[Tensor, "batch inst d_in"]) -> tuple[
+        Float[Tensor, "batch inst"],
+        Float[Tensor, "batch inst"],
+        Float[Tensor, ""],
+        Float[Tensor, "batch inst d_hidden"],
+        Float[Tensor, "batch inst d_in"],
+    ]:
+        """As TopKAutoEncoder.forward, with the top k x batch of each instance's whole batch in training
+        (self.training), and the fixed threshold in eval mode. Returns (l1_loss, l2_loss, loss, acts,
+        h_reconstructed)."""
+        pre = einops.einsum(h - self.b_dec, self.W_enc,
+                            "batch inst d_in, inst d_in d_hidden -> batch inst d_hidden") + self.b_enc
+        if self.training:
+            batch = pre.shape[0]
+            flat = einops.rearrange(F.relu(pre), "batch inst d_hidden -> inst (batch d_hidden)")
+            top = flat.topk(int(self.k * batch), dim=-1)  # per instance, over every input and latent at once
+            acts = einops.rearrange(torch.zeros_like(flat).scatter(-1, top.indices, top.values),
+                                    "inst (batch d_hidden) -> batch inst d_hidden", batch=batch)
+            self._update_threshold(top.values.detach())
+        else:
+            acts = F.relu(pre) * (pre > self.threshold[:, None])
+        W_dec = self.normalize_and_return_W_dec()
+        h_reconstructed = (
+            einops.einsum(acts, W_dec, "batch inst d_hidden, inst d_hidden d_in -> batch inst d_in") + self.b_dec
+        )
+        l1_loss = acts.abs().sum(-1)
+        l2_loss = (h_reconstructed - h).pow(2).mean(-1)
+        loss = l2_loss.mean(0).sum()
+        return l1_loss, l2_loss, loss, acts, h_reconstructed
+
+    @torch.no_grad()
+    def _update_threshold(self, kept: Float[Tensor, "inst kept"]) -> None:
+        """Move each instance's threshold towards the smallest positive activation it kept (values of 0,
+        kept where fewer than k x batch were positive, do not count)."""
+        smallest = kept.masked_fill(kept <= 0, float("inf")).min(-1).values
+        found = torch.isfinite(smallest)
+        self.threshold[found] += self.threshold_lr * (smallest[found] - self.threshold[found])
+
+
 def rectangle(x: Tensor) -> Tensor:
     """The kernel of the straight-through estimators: 1 where |x| < 1/2, else 0."""
     return (x.abs() < 0.5).to(x.dtype)
