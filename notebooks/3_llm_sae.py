@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 3. An SAE on a language model's MLP
 #
-# *About 60–90 minutes. Prerequisites: section 2.*
+# *About 60–90 minutes. Prerequisites: sections 2 and 2b.*
 #
 # In section 2 we knew the toy model's features, so we could check that the SAE found them. A
 # language model gives no such answer key. This section is about how we judge an SAE anyway, with the
@@ -15,7 +15,7 @@
 # **The SAEs.** Two SAEs, **A** and **B**, on the MLP's output activations `blocks.0.mlp.hook_post`,
 # with 8 latents per neuron (4096). They saw the same activations and differ only in their random
 # seed. Like section 2's instances, they are stored as *one* SAE with `n_instances=2`. They are
-# **TopK SAEs** (`TopKAutoEncoder`, trained by section 2's `optimize` with Anthropic's resampling):
+# **TopK SAEs** (section 2b's `TopKAutoEncoder`, trained by section 2's `optimize` with Anthropic's resampling):
 # instead of buying sparsity with an L1 penalty, each token keeps only its **30** largest latents and
 # the rest are set to zero, so the loss is the reconstruction error alone. TopK (Gao et al. 2024) is
 # one of the architectures in common use today, with JumpReLU (Rajamanoharan et al. 2024, used for

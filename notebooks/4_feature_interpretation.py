@@ -681,12 +681,14 @@ print(f"your SAE on {HOOK}: L0 {mine['l0']:.1f}, explained variance {mine['expla
 # One SAE is one point: how sparse it is (L0) against how faithful (the loss recovered, the variance
 # explained). Turn the sparsity dial (the L1 coefficient) and the point moves: sparser, and less
 # faithful. Papers compare SAE *architectures* by the whole curve each one traces, its **frontier**.
-# `scripts/train_frontier.py` trained L1 SAEs at five coefficients and TopK SAEs (section 2) at five k,
+# `scripts/train_frontier.py` trained L1 SAEs at five coefficients and TopK SAEs (section 2b) at five k,
 # each exactly as your `train_sae` just did (the same hook, latents, tokens, steps, resampling and seed;
 # only the architecture and its dial differ), and measured them on the same 128 held-out sequences.
 # `load_frontier` reads what it recorded; your SAE and bundled SAE A are marked. (JumpReLU SAEs are
-# not on it: their L0 penalty moves only the thresholds, and in 600 steps Adam cannot move them far
-# enough from where they start. The script's notes give the numbers.)
+# not on it. It was trained when this course's JumpReLU stored its thresholds as logarithms, which Adam moves
+# by a *factor* of about $e^{\text{lr}}$ per step, and in 600 steps the L0 dial hardly turned; the script's
+# notes give the numbers. Section 2b's JumpReLU now trains each threshold as itself, as SAELens does, and
+# can steer to a chosen L0; it has not been put on this frontier yet.)
 
 # %% tags=["experiment"]
 frontier = load_frontier()

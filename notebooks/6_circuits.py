@@ -142,7 +142,7 @@ print(f"{tuple(tokens.shape)} held-out tokens; the MLP reads {MLP_IN_HOOK} and w
 # > **Difficulty** 1/5 · **Estimated time** 10 min · **Why it matters:** the encoder decides which latents a token switches on, and every edge into a latent in the graph is a piece of its pre-activation.
 #
 # `encode(x)`: `pre = x @ W_enc + b_enc` (`[batch, d_hidden]`), keep each input's `cfg.k` largest
-# pre-activations through a ReLU, and set every other latent to 0 (as the TopK SAE of section 2). Keep
+# pre-activations through a ReLU, and set every other latent to 0 (as the TopK SAE of section 2b). Keep
 # the ReLU: some of an input's k largest can be negative.
 #
 # ## Exercise 2: `Transcoder.decode`

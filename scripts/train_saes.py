@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from solutions.llm_sae import MLP_HOOK, ActivationBuffer, summary_metrics
-from solutions.sae import AutoEncoder, AutoEncoderConfig, TopKAutoEncoder
+from solutions.sae import AutoEncoder, AutoEncoderConfig
+from solutions.sae_variants import TopKAutoEncoder
 from utils.device import get_device
 from utils.loading import (
     BUNDLED_DIR,

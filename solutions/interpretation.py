@@ -17,7 +17,8 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from solutions.llm_sae import MLP_HOOK, ActivationBuffer, get_mlp_activations
-from solutions.sae import AutoEncoder, AutoEncoderConfig, TopKAutoEncoder
+from solutions.sae import AutoEncoder, AutoEncoderConfig
+from solutions.sae_variants import TopKAutoEncoder
 from utils.progress import progress_bar
 
 #: What learners write; the build replaces these bodies with `raise NotImplementedError`.

@@ -34,9 +34,6 @@ EXERCISES = (
     "AutoEncoder.forward",
     "AutoEncoder.resample_neurons_simple",
     "AutoEncoder.resample_neurons_advanced",
-    "TopKAutoEncoder.forward",
-    "Step.backward",
-    "JumpReLUAutoEncoder.forward",
 )
 
 
@@ -192,6 +189,11 @@ class AutoEncoder(nn.Module):
             resampled[inst, dead_latents] = True
         return resampled
 
+    def after_step(self, sparsity: Float[Tensor, "batch inst"]) -> None:
+        """Called by `optimize` after each optimizer step with the batch's sparsity term (forward's first
+        output). Nothing to do here; section 2b's JumpReLU SAE keeps its thresholds in range and steers its
+        L0 coefficient in it."""
+
     def optimize(
         self,
         source: ToyModel | Callable[[int], Float[Tensor, "batch inst d_in"]],
@@ -223,6 +225,7 @@ class AutoEncoder(nn.Module):
         """
         if resample_method not in ("simple", "advanced"):
             raise ValueError(f"resample_method must be 'simple' or 'advanced', not {resample_method!r}")
+        self.train()  # a module left in eval mode (BatchTopK) would otherwise train through its inference path
         sample = toy_model_hidden(source, self.cfg) if isinstance(source, ToyModel) else source
         dead_neuron_window = dead_neuron_window or neuron_resample_window
         resample = self.resample_neurons_simple if resample_method == "simple" else self.resample_neurons_advanced
@@ -245,6 +248,7 @@ class AutoEncoder(nn.Module):
                     check_activations(h, self.cfg, batch_size)
                 l1_loss, l2_loss, loss, acts, _ = self.forward(h)
                 optimizer_step(optimizer, loss, step, lr)
+                self.after_step(l1_loss.detach())
                 frac_active_history.append((acts.detach() > 0).float().mean(0).cpu())
 
                 # Resample every window, except in the last one: a latent needs steps to learn its new direction.
@@ -271,250 +275,6 @@ class AutoEncoder(nn.Module):
                     bar.set_postfix(l1=f"{log['l1_loss'][-1].mean():.3f}", l2=f"{log['l2_loss'][-1].mean():.4f}",
                                     dead=f"{(recent == 0).float().mean():.0%}")
         return {k: (torch.tensor(v) if k == "steps" else torch.stack(v)) for k, v in log.items() if v}
-
-
-class TopKAutoEncoder(AutoEncoder):
-    """An SAE whose sparsity is set, not bought: each input keeps its k largest pre-activations (after a
-    ReLU) and every other latent is zero, so L0 <= k by construction (Gao et al. 2024, "Scaling and
-    evaluating sparse autoencoders"). There is no L1 penalty to shrink the activations that remain, so the
-    loss is the reconstruction error alone (l1_loss is still returned, for logging). The decoder starts as
-    the encoder's transpose, which Gao et al. found keeps fewer latents from dying early.
-    """
-
-    def __init__(self, cfg: AutoEncoderConfig, k: int, device: str | torch.device | None = None):
-        super().__init__(cfg, device)
-        if not 0 < k <= cfg.n_hidden_ae:
-            raise ValueError(f"k must be between 1 and n_hidden_ae = {cfg.n_hidden_ae}, not {k}")
-        self.k = k
-        if not cfg.tied_weights:
-            with torch.no_grad():
-                self.W_dec.copy_(self.W_enc.transpose(-1, -2))
-            self.normalize_and_return_W_dec()
-
-    def forward(self, h: Float[Tensor, "batch inst d_in"]) -> tuple[
-        Float[Tensor, "batch inst"],
-        Float[Tensor, "batch inst"],
-        Float[Tensor, ""],
-        Float[Tensor, "batch inst d_hidden"],
-        Float[Tensor, "batch inst d_in"],
-    ]:
-        """Encode keeping only each input's k largest pre-activations, decode, and score.
-
-        pre  = (h - b_dec) @ W_enc + b_enc                   [batch, inst, d_hidden]
-        acts = ReLU of pre's k largest values (self.k, per input and instance), 0 everywhere else
-        h_reconstructed, l1_loss and l2_loss as in AutoEncoder.forward
-        loss = l2_loss, mean over batch, summed over instances: no L1 term (k sets the sparsity)
-        returns (l1_loss, l2_loss, loss, acts, h_reconstructed)
-        """
-        pre = einops.einsum(h - self.b_dec, self.W_enc,
-                            "batch inst d_in, inst d_in d_hidden -> batch inst d_hidden") + self.b_enc
-        top = pre.topk(self.k, dim=-1)  # per input and instance, over the latents
-        # scatter puts the kept values back in their latents' places; gradients flow to those k only.
-        acts = torch.zeros_like(pre).scatter(-1, top.indices, F.relu(top.values))
-        W_dec = self.normalize_and_return_W_dec()
-        h_reconstructed = (
-            einops.einsum(acts, W_dec, "batch inst d_hidden, inst d_hidden d_in -> batch inst d_in") + self.b_dec
-        )
-        l1_loss = acts.abs().sum(-1)
-        l2_loss = (h_reconstructed - h).pow(2).mean(-1)
-        loss = l2_loss.mean(0).sum()
-        return l1_loss, l2_loss, loss, acts, h_reconstructed
-
-
-class BatchTopKAutoEncoder(TopKAutoEncoder):
-    """TopK with the budget shared across the batch (Bussmann et al. 2024, "BatchTopK sparse autoencoders"):
-    in training each instance keeps the k x batch largest activations of the whole batch, so L0 is k on
-    average, and an input with more going on may use more latents than one with less. That choice depends
-    on the other inputs in the batch, which an input seen alone does not have; so in eval mode the SAE
-    uses one fixed threshold instead (per instance), `threshold`, a running average (rate `threshold_lr`)
-    of the smallest activation kept in training: acts = pre where pre > threshold, else 0 (a JumpReLU
-    with one threshold for every latent, as SAELens saves a BatchTopK SAE).
-    """
-
-    threshold: Float[Tensor, " inst"]
-
-    def __init__(self, cfg: AutoEncoderConfig, k: float, threshold_lr: float = 0.01,
-                 device: str | torch.device | None = None):
-        if not 0 < k <= cfg.n_hidden_ae:
-            raise ValueError(f"k must be above 0 and at most n_hidden_ae = {cfg.n_hidden_ae}, not {k}")
-        super().__init__(cfg, math.ceil(k), device)
-        if not 0 < threshold_lr <= 1:
-            raise ValueError(f"threshold_lr must be in (0, 1], not {threshold_lr}")
-        self.k, self.threshold_lr = k, threshold_lr  # k may be fractional: k x batch is rounded down
-        self.register_buffer("threshold", torch.zeros(cfg.n_instances, device=self.W_enc.device))
-
-    def forward(self, h: Float[Tensor, "batch inst d_in"]) -> tuple[
-        Float[Tensor, "batch inst"],
-        Float[Tensor, "batch inst"],
-        Float[Tensor, ""],
-        Float[Tensor, "batch inst d_hidden"],
-        Float[Tensor, "batch inst d_in"],
-    ]:
-        """As TopKAutoEncoder.forward, with the top k x batch of each instance's whole batch in training
-        (self.training), and the fixed threshold in eval mode. Returns (l1_loss, l2_loss, loss, acts,
-        h_reconstructed)."""
-        pre = einops.einsum(h - self.b_dec, self.W_enc,
-                            "batch inst d_in, inst d_in d_hidden -> batch inst d_hidden") + self.b_enc
-        if self.training:
-            batch = pre.shape[0]
-            flat = einops.rearrange(F.relu(pre), "batch inst d_hidden -> inst (batch d_hidden)")
-            top = flat.topk(int(self.k * batch), dim=-1)  # per instance, over every input and latent at once
-            acts = einops.rearrange(torch.zeros_like(flat).scatter(-1, top.indices, top.values),
-                                    "inst (batch d_hidden) -> batch inst d_hidden", batch=batch)
-            self._update_threshold(top.values.detach())
-        else:
-            acts = F.relu(pre) * (pre > self.threshold[:, None])
-        W_dec = self.normalize_and_return_W_dec()
-        h_reconstructed = (
-            einops.einsum(acts, W_dec, "batch inst d_hidden, inst d_hidden d_in -> batch inst d_in") + self.b_dec
-        )
-        l1_loss = acts.abs().sum(-1)
-        l2_loss = (h_reconstructed - h).pow(2).mean(-1)
-        loss = l2_loss.mean(0).sum()
-        return l1_loss, l2_loss, loss, acts, h_reconstructed
-
-    @torch.no_grad()
-    def _update_threshold(self, kept: Float[Tensor, "inst kept"]) -> None:
-        """Move each instance's threshold towards the smallest positive activation it kept (values of 0,
-        kept where fewer than k x batch were positive, do not count)."""
-        smallest = kept.masked_fill(kept <= 0, float("inf")).min(-1).values
-        found = torch.isfinite(smallest)
-        self.threshold[found] += self.threshold_lr * (smallest[found] - self.threshold[found])
-
-
-def rectangle(x: Tensor) -> Tensor:
-    """The kernel of the straight-through estimators: 1 where |x| < 1/2, else 0."""
-    return (x.abs() < 0.5).to(x.dtype)
-
-
-class Step(torch.autograd.Function):
-    """H(z - threshold): 1 where z > threshold, else 0, with a *pseudo*-gradient for the threshold.
-
-    The true derivative of a step is 0 almost everywhere, so nothing could learn the threshold. The
-    straight-through estimator (Rajamanoharan et al. 2024, "Jumping Ahead") pretends the step is a
-    steep ramp of width `bandwidth` around the threshold:
-        d/dz         := 0
-        d/dthreshold := -(1 / bandwidth) * rectangle((z - threshold) / bandwidth)
-    Only inputs z near the threshold (within bandwidth / 2) contribute. Summed over a batch, this counts them and
-    divides by the window's width: an estimate of how densely z lies at the threshold, which is what the true
-    derivative of the *expected* loss depends on (the paper's section 4).
-    """
-
-    @staticmethod
-    def forward(ctx, z: Tensor, threshold: Tensor, bandwidth: float) -> Tensor:
-        ctx.save_for_backward(z, threshold)
-        ctx.bandwidth = bandwidth
-        return (z > threshold).to(z.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_output: Tensor) -> tuple[Tensor, Tensor, None]:
-        """The gradients for (z, threshold, bandwidth), given the loss's gradient for the output:
-        z gets zeros; threshold gets grad_output * -(1/bandwidth) * rectangle((z - threshold) / bandwidth),
-        summed over every axis `threshold` was broadcast along (the batch), so it has threshold's shape;
-        bandwidth, a plain number, gets None."""
-        z, threshold = ctx.saved_tensors
-        bandwidth = ctx.bandwidth
-        grad_threshold = -grad_output * rectangle((z - threshold) / bandwidth) / bandwidth
-        # threshold [inst, d_hidden] was broadcast over the batch: its gradient is the sum over the batch.
-        return torch.zeros_like(z), grad_threshold.sum_to_size(threshold.shape), None
-
-
-class JumpReLU(torch.autograd.Function):
-    """z * H(z - threshold): z itself where it exceeds the threshold, else 0 (given).
-
-        d/dz         := H(z - threshold)                 (the true derivative, away from the jump)
-        d/dthreshold := -(threshold / bandwidth) * rectangle((z - threshold) / bandwidth)
-    The jump at the threshold has height `threshold`, so its pseudo-gradient is the step's times it.
-    """
-
-    @staticmethod
-    def forward(ctx, z: Tensor, threshold: Tensor, bandwidth: float) -> Tensor:
-        ctx.save_for_backward(z, threshold)
-        ctx.bandwidth = bandwidth
-        return z * (z > threshold).to(z.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_output: Tensor) -> tuple[Tensor, Tensor, None]:
-        z, threshold = ctx.saved_tensors
-        bandwidth = ctx.bandwidth
-        grad_z = grad_output * (z > threshold).to(z.dtype)
-        grad_threshold = -grad_output * threshold * rectangle((z - threshold) / bandwidth) / bandwidth
-        return grad_z, grad_threshold.sum_to_size(threshold.shape), None
-
-
-class JumpReLUAutoEncoder(AutoEncoder):
-    """An SAE whose latents switch on only above a learned per-latent threshold, and penalised by how
-    many fire (L0), not by how strongly (Rajamanoharan et al. 2024). A latent that fires passes its
-    pre-activation through unshrunk; the threshold, not a penalty on size, keeps weak noise out. The
-    threshold is stored as `log_threshold` (so it stays positive) and learned through straight-through
-    estimators (`Step`, `JumpReLU`), since the step has no useful true gradient.
-    """
-
-    log_threshold: Float[Tensor, "inst d_hidden"]
-
-    def __init__(self, cfg: AutoEncoderConfig, l0_coeff: float, threshold: float = 0.1, bandwidth: float = 1e-3,
-                 device: str | torch.device | None = None):
-        super().__init__(cfg, device)
-        if l0_coeff < 0 or threshold <= 0 or bandwidth <= 0:
-            raise ValueError(f"l0_coeff must be >= 0, threshold and bandwidth > 0; got l0_coeff={l0_coeff},"
-                             f" threshold={threshold}, bandwidth={bandwidth}")
-        self.l0_coeff, self.bandwidth, self.initial_threshold = l0_coeff, bandwidth, threshold
-        self.log_threshold = nn.Parameter(torch.full((cfg.n_instances, cfg.n_hidden_ae), math.log(threshold),
-                                                     device=self.W_enc.device))
-
-    @property
-    def threshold(self) -> Float[Tensor, "inst d_hidden"]:
-        return self.log_threshold.exp()
-
-    # A resampled latent starts small; its old threshold, learned for another direction, could keep it
-    # silent for good. Resampling therefore also puts its threshold back at the initial value.
-    @torch.no_grad()
-    def resample_neurons_simple(self, h, frac_active_in_window, neuron_resample_scale):
-        resampled = super().resample_neurons_simple(h, frac_active_in_window, neuron_resample_scale)
-        self.log_threshold[resampled] = math.log(self.initial_threshold)
-        return resampled
-
-    @torch.no_grad()
-    def resample_neurons_advanced(self, h, frac_active_in_window, neuron_resample_scale):
-        resampled = super().resample_neurons_advanced(h, frac_active_in_window, neuron_resample_scale)
-        self.log_threshold[resampled] = math.log(self.initial_threshold)
-        return resampled
-
-    def forward(self, h: Float[Tensor, "batch inst d_in"]) -> tuple[
-        Float[Tensor, "batch inst"],
-        Float[Tensor, "batch inst"],
-        Float[Tensor, ""],
-        Float[Tensor, "batch inst d_hidden"],
-        Float[Tensor, "batch inst d_in"],
-    ]:
-        """Encode through a learned threshold, decode, and score with an L0 penalty.
-
-        z    = (h - b_dec) @ W_enc + b_enc, the raw pre-activations (no ReLU)   [batch, inst, d_hidden]
-        acts = JumpReLU.apply(z, self.threshold, self.bandwidth)     z where z > threshold, else 0
-        l0_loss = Step.apply(z, self.threshold, self.bandwidth) summed over d_hidden   [batch, inst]
-        h_reconstructed and l2_loss as in AutoEncoder.forward
-        loss = (self.l0_coeff * l0_loss + l2_loss), mean over batch, summed over instances
-        returns (l0_loss, l2_loss, loss, acts, h_reconstructed): the sparsity term first, where
-        AutoEncoder returns its l1_loss
-        """
-        # The estimators see the raw pre-activations, as in the paper and SAELens. No ReLU is needed (the threshold
-        # is positive, so acts >= 0 anyway), and one would do harm: it would put every negative pre-activation at
-        # exactly 0, inside the threshold's window whenever threshold < bandwidth / 2, where each would count as
-        # an input sitting at the threshold.
-        z = einops.einsum(h - self.b_dec, self.W_enc,
-                          "batch inst d_in, inst d_in d_hidden -> batch inst d_hidden") + self.b_enc
-        threshold = self.threshold  # exp(log_threshold): always positive
-        acts = JumpReLU.apply(z, threshold, self.bandwidth)
-        # L0 counts firing latents; through Step, its pseudo-gradient raises each threshold in proportion to how
-        # many inputs sit near it (the estimator needs the true z on both sides of the threshold for that).
-        l0_loss = Step.apply(z, threshold, self.bandwidth).sum(-1)
-        W_dec = self.normalize_and_return_W_dec()
-        h_reconstructed = (
-            einops.einsum(acts, W_dec, "batch inst d_hidden, inst d_hidden d_in -> batch inst d_in") + self.b_dec
-        )
-        l2_loss = (h_reconstructed - h).pow(2).mean(-1)
-        loss = (self.l0_coeff * l0_loss + l2_loss).mean(0).sum()
-        return l0_loss, l2_loss, loss, acts, h_reconstructed
 
 
 def resample_pool(sample: Callable[[int], Tensor], batch_size: int, n_batches: int
@@ -562,7 +322,8 @@ def reset_adam_state(optimizer: torch.optim.Adam, sae: "AutoEncoder", resampled:
     inst_idx, latent_idx = torch.nonzero(resampled.to(sae.W_enc.device), as_tuple=True)
     for param, index in [(sae.W_enc, (inst_idx, slice(None), latent_idx)), (sae.b_enc, (inst_idx, latent_idx))] + (
         [] if sae.cfg.tied_weights else [(sae.W_dec, (inst_idx, latent_idx, slice(None)))]
-    ) + ([(sae.log_threshold, (inst_idx, latent_idx))] if hasattr(sae, "log_threshold") else []):
+    ) + ([(sae.threshold, (inst_idx, latent_idx))] if isinstance(getattr(sae, "threshold", None), nn.Parameter)
+         else []):  # a JumpReLU SAE's learned thresholds (section 2b)
         state = optimizer.state.get(param, {})
         for key in ("exp_avg", "exp_avg_sq"):
             if key in state:

@@ -8,13 +8,15 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from solutions import circuits, interpretation, llm_sae, sae, toy_model, using_saes
+from solutions import circuits, interpretation, llm_sae, sae, sae_variants, toy_model, using_saes
 from utils import build
 
 NOTEBOOK = build.NOTEBOOKS / "1_toy_bottleneck.py"
 SAE_NOTEBOOK = build.NOTEBOOKS / "2_sae_training.py"
 LLM_NOTEBOOK = build.NOTEBOOKS / "3_llm_sae.py"
 N_SAE = len(sae.EXERCISES)  # section 2's exercises, in notebook order
+VARIANTS_NOTEBOOK = build.NOTEBOOKS / "2b_sae_variants.py"
+N_VARIANTS = len(sae_variants.EXERCISES)  # section 2b's
 N_LLM = len(llm_sae.EXERCISES)  # section 3's exercises, in notebook order
 N_INTERP = len(interpretation.EXERCISES)  # section 4's (the ablation is the fifth)
 INTERP_NOTEBOOK = build.NOTEBOOKS / "4_feature_interpretation.py"
@@ -112,6 +114,14 @@ CLASS = {
         "class ToyModel(", "class MyToyModel(")), ["error"] * 3 + ["passed"]),
     "sae_complete": (lambda: sae_notebook(solution=True), ["passed"] * N_SAE),
     "sae_untouched": (lambda: sae_notebook(solution=False), ["not implemented"] * N_SAE),
+    "variants_complete": (lambda: sae_notebook(solution=True, path=VARIANTS_NOTEBOOK), ["passed"] * N_VARIANTS),
+    "variants_untouched": (lambda: sae_notebook(solution=False, path=VARIANTS_NOTEBOOK),
+                           ["not implemented"] * N_VARIANTS),
+    # k rounded up before it is multiplied by the batch (k = 1.5 in the check): only exercise 4 fails.
+    "variants_batchtopk_ceil": (lambda: _llm_edit(
+        '        top = flat.topk(int(self.k * batch), dim=-1)',
+        '        top = flat.topk(math.ceil(self.k) * batch, dim=-1)', VARIANTS_NOTEBOOK),
+        ["passed", "passed", "passed", "failed"]),
     "llm_complete": (lambda: sae_notebook(solution=True, path=LLM_NOTEBOOK), ["passed"] * N_LLM),
     "llm_untouched": (lambda: sae_notebook(solution=False, path=LLM_NOTEBOOK), ["not implemented"] * N_LLM),
     "llm_mean_activation": (lambda: _llm_edit("    return (acts > 0).float().mean(0)", "    return acts.mean(0)"),
@@ -158,7 +168,7 @@ def write_class(folder: Path, names=None, as_py=()) -> dict[Path, object]:
             path = folder / f"{name}.py"
             path.write_text(jupytext.writes(nb, fmt="py:percent"))
         else:  # sections 2-4 notebooks keep their section's name prefix, as learners' copies would
-            prefixes = {"sae": "2_", "llm": "3_", "interp": "4_", "using": "5_", "circuits": "6_"}
+            prefixes = {"sae": "2_", "variants": "2b_", "llm": "3_", "interp": "4_", "using": "5_", "circuits": "6_"}
             prefix = prefixes.get(name.split("_")[0], "")
             path = folder / f"{prefix}{name}.ipynb"
             nbformat.write(nb, path)

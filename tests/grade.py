@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / ".cache" / "grading"
 SKIPPED_TAGS = {"check", "experiment"}
 #: Notebook name prefix -> check module, for notebooks whose imports were edited away.
-SECTION_BY_PREFIX = {"1": "toy_model", "2": "sae", "3": "llm_sae", "4": "interpretation", "5": "using_saes",
-                     "6": "circuits"}
+SECTION_BY_PREFIX = {"1": "toy_model", "2": "sae", "2b": "sae_variants", "3": "llm_sae", "4": "interpretation",
+                     "5": "using_saes", "6": "circuits"}
 
 
 @dataclass
@@ -66,7 +66,8 @@ def section_of(path: Path, cells: list[dict]) -> str | None:
         match = re.search(r"tests\.checks\.(\w+)", cell["source"])
         if match:
             return match.group(1)
-    return SECTION_BY_PREFIX.get(path.name[:1])
+    # "2b_..." is section 2b's, "2_..." section 2's: the longest prefix that names a section wins.
+    return SECTION_BY_PREFIX.get(path.name[:2]) or SECTION_BY_PREFIX.get(path.name[:1])
 
 
 def find_notebooks(paths: list[str]) -> list[Path]:

@@ -35,6 +35,7 @@ class Section:
 
 SECTIONS = [Section("1_toy_bottleneck", "toy_model"), Section("1b_superposition_more", "superposition"),
             Section("1c_geometry_and_phases", "geometry"), Section("2_sae_training", "sae"),
+            Section("2b_sae_variants", "sae_variants"),
             Section("3_llm_sae", "llm_sae"), Section("4_feature_interpretation", "interpretation"),
             Section("5_using_saes", "using_saes"), Section("6_circuits", "circuits")]
 

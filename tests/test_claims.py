@@ -24,10 +24,10 @@ EXECUTED = ROOT / "solutions" / "notebooks"
 #: (notebook, the number as written) -> why it is not in any output
 NOT_MEASURED = {
     ("1b_superposition_more", "0.0025"): "a setting: 400 ** -1, the sparsest of the code's `400 ** -linspace(0.5, 1)`",
-    ("2_sae_training", "0.45"): "exercise 7's worked example: values of z a learner checks by hand",
-    ("2_sae_training", "0.52"): "exercise 7's worked example",
-    ("2_sae_training", "0.58"): "exercise 7's worked example",
-    ("2_sae_training", "−0.3"): "exercises 7 and 8's worked example",
+    ("2b_sae_variants", "0.45"): "exercise 2's worked example: values of z a learner checks by hand",
+    ("2b_sae_variants", "0.52"): "exercise 2's worked example",
+    ("2b_sae_variants", "0.58"): "exercise 2's worked example",
+    ("2b_sae_variants", "−0.3"): "exercises 2 and 3's worked example",
 }
 
 NUMBER = re.compile(r"(?<![\w.^])[-−]?\d[\d,]*(?:\.\d+)?(?:e-?\d+)?%?(?![\w.]*\d)")

@@ -65,10 +65,24 @@ def test_inputs_are_the_codes_times_the_unit_features(truth, data):
     assert batch.shape == (7, 3, truth.cfg.d_model)
 
 
+def test_same_norm_inputs_keep_their_direction_and_take_one_length(truth, data):
+    x, _ = data
+    rescaled = truth.same_norm(x)
+    nonzero = x.norm(dim=-1) > 0
+    assert (~nonzero).any(), "the data must hold inputs with no feature"
+    torch.testing.assert_close(rescaled.norm(dim=-1)[nonzero], torch.full((int(nonzero.sum()),), truth.rms_norm))
+    torch.testing.assert_close(torch.nn.functional.cosine_similarity(rescaled[nonzero], x[nonzero], dim=-1),
+                               torch.ones(int(nonzero.sum())))
+    assert (rescaled[~nonzero] == 0).all()
+    assert abs(x.pow(2).sum(-1).mean().sqrt() - truth.rms_norm) < 0.05 * truth.rms_norm
+    batch = truth.sampler(2, seed=0, same_norm=True)(64)
+    assert torch.allclose(batch.norm(dim=-1)[batch.norm(dim=-1) > 0], torch.tensor(truth.rms_norm))
+
+
 def test_the_true_dictionary_scores_perfectly(truth):
     report = truth.evaluate(truth.features, lambda x: _true_codes(truth, x))
     assert report["mcc"] > 0.999 and report["recovered"] == 1 and report["mean_max_cosine"] > 0.999
-    assert report["absorption"] == 0
+    assert report["absorption"] == 0 and report["absorption_pairs"] == truth.children.numel()
 
 
 def _true_codes(truth, x):
@@ -94,6 +108,20 @@ def test_a_dictionary_that_absorbs_every_parent_scores_absorption_one(truth, dat
     assert scores.shape == truth.children.shape
     assert (scores > 0.99).all()
     assert cosine[children].max() < 0.9  # the absorbing latents are no longer the children's directions
+
+
+def test_absorption_is_scored_only_where_the_parents_latent_is_the_parent(truth, data):
+    """A dead latent is silent everywhere alike, so it would score no absorption: it is left out, as is one
+    whose direction is not the parent's."""
+    x, codes = data
+    W_dec = truth.features.clone()
+    acts = codes.clone()
+    acts[:, truth.parents[0]] = 0  # parent 0's latent is dead
+    W_dec[truth.parents[1]] = torch.randn(truth.cfg.d_model, generator=torch.Generator().manual_seed(3))
+    latent, cosine = match_latents(truth.features, W_dec)
+    scores = absorption(truth, codes, acts, latent, cosine)
+    assert scores[1].isnan().all() and not scores[2:].isnan().any()
+    assert absorption(truth, codes, acts, latent)[0].eq(0).all()  # without the cosines, the dead one scores 0
 
 
 def test_the_measures_ignore_the_latents_order_and_see_a_random_dictionary(truth):

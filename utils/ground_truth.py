@@ -22,7 +22,8 @@ Measures, each against the truth (`features` [n_features, d], a dictionary `W_de
 - `mean_max_cosine`: each feature's best cosine over all latents, averaged (no one-to-one constraint:
   two features may claim the same latent, so it is never below `mcc`).
 - `absorption`: for each parent/child pair, how much more often the parent's matched latent is silent
-  where the child fires than where the parent fires without any child.
+  where the child fires than where the parent fires without any child; scored only where that latent is
+  the parent (recovered), since a latent that is not the parent's, a dead one above all, says nothing.
 
     truth = GroundTruth(GroundTruthConfig(seed=0))
     x, codes = truth.sample(4096)                   # [4096, d_model], [4096, n_features]
@@ -93,6 +94,9 @@ class GroundTruth:
         pairs = independent[: 2 * cfg.n_correlated_pairs].reshape(-1, 2)
         self.pair_first, self.pair_second = pairs[:, 0], pairs[:, 1]
         self.generator = torch.Generator().manual_seed(cfg.seed + 1)  # the inputs' own stream
+        # The inputs' root-mean-square length, measured once on a stream of its own: `same_norm` inputs keep it.
+        x = self.sample(16_384, torch.Generator().manual_seed(cfg.seed + 3))[0]
+        self.rms_norm = float(x.pow(2).sum(-1).mean().sqrt())
 
     def parent_of(self) -> Int[Tensor, " feat"]:
         """Each feature's parent, or -1."""
@@ -120,24 +124,42 @@ class GroundTruth:
         codes = self.sample_codes(n, generator)
         return codes @ self.features, codes
 
-    def sampler(self, n_instances: int = 1) -> Callable[[int], Float[Tensor, "batch inst d_model"]]:
+    def same_norm(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        """Each input rescaled to the dataset's root-mean-square length (an input of all zeros stays zero): the
+        inputs' directions, without the spread of their lengths (an input's length grows with how many features
+        it has). Bussmann et al. train BatchTopK on inputs of one length."""
+        norm = x.norm(dim=-1, keepdim=True)
+        return torch.where(norm > 0, x * self.rms_norm / norm.clamp(min=1e-12), x)
+
+    def sampler(self, n_instances: int = 1, seed: int | None = None, same_norm: bool = False
+                ) -> Callable[[int], Float[Tensor, "batch inst d_model"]]:
         """What `AutoEncoder.optimize` takes as its source: batch_size -> inputs [batch, inst, d_model], each
-        instance its own inputs."""
+        instance its own inputs. With a seed, the stream is its own (the same inputs in the same order for
+        every SAE trained from such a sampler); without, it continues the dataset's shared stream. With
+        `same_norm`, every input is rescaled to one length (`GroundTruth.same_norm`)."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+
         def sample(batch_size: int) -> Tensor:
-            return self.sample(batch_size * n_instances)[0].reshape(batch_size, n_instances, self.cfg.d_model)
+            x = self.sample(batch_size * n_instances, generator)[0]
+            x = self.same_norm(x) if same_norm else x
+            return x.reshape(batch_size, n_instances, self.cfg.d_model)
         return sample
 
-    def evaluate(self, W_dec: Float[Tensor, "latent d_model"],
-                 encode: Callable[[Tensor], Tensor], n: int = 16_384, threshold: float = 0.9) -> dict[str, float]:
-        """Every measure at once, on n fresh inputs from a fixed stream (the same for every dictionary)."""
+    def evaluate(self, W_dec: Float[Tensor, "latent d_model"], encode: Callable[[Tensor], Tensor],
+                 n: int = 16_384, threshold: float = 0.9, same_norm: bool = False) -> dict[str, float]:
+        """Every measure at once, on n fresh inputs from a fixed stream (the same for every dictionary),
+        rescaled to one length if the dictionary was trained so (`same_norm`)."""
         x, codes = self.sample(n, torch.Generator().manual_seed(self.cfg.seed + 2))
+        x = self.same_norm(x) if same_norm else x
         with torch.no_grad():
             acts = encode(x)
         latent, cosine = match_latents(self.features, W_dec)
-        scores = absorption(self, codes, acts, latent)
+        scores = absorption(self, codes, acts, latent, cosine, threshold)
+        scored = ~scores.isnan()
         return {"mcc": float(cosine.mean()), "mean_max_cosine": mean_max_cosine(self.features, W_dec),
                 "recovered": float((cosine >= threshold).float().mean()),
-                "absorption": float(scores.nanmean()), "l0": float((acts > 0).sum(-1).float().mean()),
+                "absorption": float(scores[scored].mean()) if scored.any() else float("nan"),
+                "absorption_pairs": int(scored.sum()), "l0": float((acts > 0).sum(-1).float().mean()),
                 "dead": float(((acts > 0).sum(0) == 0).float().mean())}
 
 
@@ -177,14 +199,17 @@ def recovered(features: Float[Tensor, "feat d"], W_dec: Float[Tensor, "latent d"
 
 
 def absorption(truth: GroundTruth, codes: Float[Tensor, "n feat"], acts: Float[Tensor, "n latent"],
-               latent: Int[Tensor, " feat"]) -> Float[Tensor, "parent child"]:
+               latent: Int[Tensor, " feat"], cosine: Float[Tensor, " feat"] | None = None, threshold: float = 0.9
+               ) -> Float[Tensor, "parent child"]:
     """For each parent/child pair: P(the parent's latent is silent | the child fires) minus P(it is silent
     | the parent fires with no child), floored at 0. Near 1: the child's latent has taken the parent's
-    place wherever the child fires. NaN where the parent has no matched latent or a case never occurs."""
+    place wherever the child fires. NaN where the parent has no matched latent, where its matched latent's
+    cosine (if given) is below `threshold` (that latent is not the parent's, and a dead one would score 0,
+    silent everywhere alike), or where a case never occurs."""
     fires = codes > 0
     scores = torch.full(tuple(truth.children.shape), float("nan"))
     for i, parent in enumerate(truth.parents.tolist()):
-        if latent[parent] < 0:
+        if latent[parent] < 0 or (cosine is not None and cosine[parent] < threshold):
             continue
         silent = acts[:, latent[parent]] <= 0
         any_child = fires[:, truth.children[i]].any(-1)
@@ -195,3 +220,18 @@ def absorption(truth: GroundTruth, codes: Float[Tensor, "n feat"], acts: Float[T
                 gap = silent[with_child].float().mean() - silent[alone].float().mean()
                 scores[i, j] = gap.clamp(min=0)
     return scores
+
+
+def train_and_evaluate(truth: GroundTruth, sae, steps: int = 600, lr: float = 3e-3, batch_size: int = 1024,
+                       seed: int = 0, n_eval: int = 16_384, same_norm: bool = False) -> dict[str, float]:
+    """Train a one-instance SAE (section 2's `AutoEncoder` or a subclass) on the dataset's inputs, from a stream
+    of its own (`seed`: the same inputs for every SAE), then score it in eval mode (`GroundTruth.evaluate`).
+    `same_norm`: train and score on inputs rescaled to one length."""
+    if sae.cfg.n_instances != 1 or sae.cfg.n_input_ae != truth.cfg.d_model:
+        raise ValueError(f"the SAE must have n_instances=1 and n_input_ae={truth.cfg.d_model} (the data's"
+                         f" d_model), not {sae.cfg.n_instances} and {sae.cfg.n_input_ae}")
+    sae.optimize(truth.sampler(1, seed=1_000 + seed, same_norm=same_norm), batch_size=batch_size, steps=steps,
+                 lr=lr, log_freq=steps, log_weights=False)
+    sae.eval()
+    W_dec = sae.normalize_and_return_W_dec()[0].detach()
+    return truth.evaluate(W_dec, lambda x: sae(x[:, None])[3][:, 0], n=n_eval, same_norm=same_norm)

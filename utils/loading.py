@@ -237,7 +237,8 @@ def load_autoencoder(name: str = "bundled", device: str | torch.device | None = 
     """
     from safetensors.torch import load_file
 
-    from solutions.sae import AutoEncoder, AutoEncoderConfig, TopKAutoEncoder
+    from solutions.sae import AutoEncoder, AutoEncoderConfig
+    from solutions.sae_variants import TopKAutoEncoder
 
     device = get_device(device)
     if name in ONLINE_MODELS:

@@ -101,6 +101,9 @@ KNOWN_ERRORS = {
     "leaf Variable that requires grad is being used in an in-place operation":
         "an in-place operation (/=, *=, +=, .abs_(), [...] = ...) on a parameter: autograd forbids it. Assign to"
         " the parameter's .data (self.W_dec.data = ...), or compute a new tensor instead.",
+    "save_for_backward can only save variables":
+        "Step.apply and JumpReLU.apply take the threshold as a tensor: pass self.threshold (each latent's learned"
+        " threshold, a parameter [inst, d_hidden]), not a number such as the initial threshold.",
 }
 
 

@@ -19,7 +19,8 @@ from torch.nn import functional as F
 from solutions import interpretation as ref
 from solutions import sae as sae_module
 from solutions.llm_sae import ActivationBuffer
-from solutions.sae import AutoEncoder, TopKAutoEncoder
+from solutions.sae import AutoEncoder
+from solutions.sae_variants import TopKAutoEncoder
 from tests.checks.core import CheckFailed, call_learner, close, compare, exercise_check, expect_tensor
 from tests.checks.llm_sae import (
     D_MLP,
