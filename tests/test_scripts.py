@@ -42,6 +42,46 @@ def test_frontier_and_resampling_scripts_smoke():
     assert (BUNDLED_DIR / CHECKSUMS).read_text() == before
 
 
+def test_ground_truth_benchmark_script_smoke():
+    from scripts import ground_truth_benchmark
+
+    record = ground_truth_benchmark.main(["--smoke"])
+    assert set(record["results"]) == set(ground_truth_benchmark.ARCHITECTURES)
+    assert all(set(by_kind) == {"raw", "same_norm"} and len(by_kind["raw"]["50"]) == 1 and
+               {"mcc", "recovered", "absorption", "l0", "dead"} <= set(by_kind["same_norm"]["50"][0])
+               for by_kind in record["results"].values())
+
+
+def test_the_ground_truth_record_is_section_2bs_recipe():
+    """Section 2b's single run is one draw of what the record counts: the same settings in the notebook's code."""
+    import json
+
+    from scripts.ground_truth_benchmark import ARCHITECTURES, RESULTS, SETTINGS
+    from utils.loading import ROOT
+
+    record = json.loads(RESULTS.read_text())
+    assert record["settings"] == SETTINGS and set(record["results"]) == set(ARCHITECTURES)
+    for by_kind in record["results"].values():
+        assert set(by_kind) == set(SETTINGS["inputs"])
+        for kind, by_steps in by_kind.items():
+            assert set(by_steps) == {str(n) for n in SETTINGS["inputs"][kind]}
+            assert all(len(rows) == len(SETTINGS["seeds"]) for rows in by_steps.values())
+    source = (ROOT / "notebooks" / "2b_sae_variants.py").read_text()
+    s = SETTINGS
+    recipe = (f"TopKAutoEncoder(cfg, k={s['l0']})", f"BatchTopKAutoEncoder(cfg, k={s['l0']})",
+              f"JumpReLUAutoEncoder(cfg, l0_coeff={s['jumprelu_l0_coeff']:.0e}, l0_target={s['l0']})"
+              .replace("e-0", "e-"),
+              f"n_hidden_ae={s['n_hidden_ae']}", "train_and_evaluate(truth, trained[name], same_norm=True)")
+    assert all(part in source for part in recipe), [part for part in recipe if part not in source]
+    import inspect
+
+    from utils.ground_truth import train_and_evaluate
+
+    defaults = inspect.signature(train_and_evaluate).parameters
+    assert defaults["steps"].default == s["inputs"]["same_norm"][0] and defaults["lr"].default == s["lr"]
+    assert defaults["batch_size"].default == s["batch_size"]
+
+
 def test_the_recorded_frontier_is_the_recipe_of_section_4s_own_sae():
     """The frontier's points were trained as section 4's exercise 6 trains the learner's SAE, so that the
     learner's point can be drawn on it."""
