@@ -17,6 +17,7 @@ from utils.plotting import (
     plot_neuron_weights,
     plot_phase_diagram,
     plot_probe_accuracy,
+    plot_seed_ranges,
     plot_test_loss_curves,
     plot_WtW,
     use_offline_renderer,
@@ -30,4 +31,5 @@ __all__ = [
     "plot_firing_frequency_histogram", "plot_histograms", "plot_feature_dashboard", "plot_frontier",
     "plot_neuron_weights", "plot_phase_diagram", "plot_test_loss_curves", "plot_dose_response",
     "plot_attribution_graph", "plot_attribution_vs_ablation", "plot_graph_vs_intervention", "plot_probe_accuracy",
+    "plot_seed_ranges",
 ]

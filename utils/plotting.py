@@ -478,6 +478,31 @@ def plot_probe_accuracy(accuracy: dict[str, dict[str, list[float]]], ks: list[in
     return fig
 
 
+def plot_seed_ranges(values: dict[str, dict[str, dict[str, list[float]]]], baselines: dict[str, float] | None = None,
+                     title: str | None = None) -> go.Figure:
+    """A record over seeds at a glance: one panel per metric (`values[metric][recipe][architecture]`, one value
+    per seed), a group of bars per architecture, one colour per recipe. Each bar is the seeds' mean, its
+    error bar runs from their lowest to their highest; `baselines[metric]` (a random dictionary, say) is a
+    dotted line."""
+    metrics = list(values)
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=metrics, horizontal_spacing=0.08)
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
+    for col, metric in enumerate(metrics, start=1):
+        for j, (recipe, by_arch) in enumerate(values[metric].items()):
+            runs = [torch.tensor(v, dtype=torch.float) for v in by_arch.values()]
+            mean = torch.stack([r.mean() for r in runs])
+            fig.add_trace(go.Bar(
+                x=list(by_arch), y=_rounded(mean), name=recipe, legendgroup=recipe, showlegend=col == 1,
+                marker_color=palette[j % len(palette)],
+                error_y=dict(type="data", symmetric=False, array=_rounded(torch.stack([r.max() for r in runs]) - mean),
+                             arrayminus=_rounded(mean - torch.stack([r.min() for r in runs])))), row=1, col=col)
+        if baselines and metric in baselines:
+            fig.add_hline(y=round(baselines[metric], 4), line=dict(dash="dot", color="black"), row=1, col=col)
+    fig.update_layout(title=title, barmode="group", height=400, width=330 * len(metrics) + 160,
+                      margin=dict(l=60, r=20, t=80, b=50))
+    return fig
+
+
 def plot_attribution_graph(A: Tensor, names: list[str], keep: Tensor, title: str | None = None) -> go.Figure:
     """A pruned attribution graph: the kept nodes in three rows (inputs at the bottom, ordered by position;
     latents, error and bias in the middle; the target logit on top), one line per edge between kept nodes,

@@ -320,10 +320,8 @@ def _refuse_estimators_fed_relu(ex, reference, h, l0, l2, threshold, tied) -> No
 
 # ------------------------------------------------------------------------------------- BatchTopK forward
 
-BATCHTOPK_CRASH = ("look at each tensor's shape: pre = (h - b_dec) @ W_enc + b_enc is [batch, inst, d_hidden]"
-                   " (W_enc is [inst, d_in, d_hidden]); self.threshold is [inst], so compare pre with"
-                   " self.threshold[:, None]; and self.k may be a float, while topk needs an int: int(self.k *"
-                   " batch). Then return self.decode_and_score(h, acts).")
+BATCHTOPK_CRASH = ("look at the shapes: pre is [batch, inst, d_hidden] and self.threshold [inst], so compare pre"
+                   " with self.threshold[:, None]; self.k may be a float, and topk needs an int: int(self.k * batch).")
 
 
 def _reference_batchtopk(cfg: ref.AutoEncoderConfig, k: float) -> ref_v.BatchTopKAutoEncoder:
